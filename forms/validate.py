@@ -1,0 +1,72 @@
+"""Typed data -> jsonschema validation -> {field path: [messages]} in zh or en."""
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from jsonschema.exceptions import ValidationError
+
+from forms.messages import message
+from workbench.formats import record_validator
+
+FORM_ERROR = "__form__"  # errors that belong to no single field
+
+
+def dotted(parts: Iterable[Any]) -> str:
+    return ".".join(str(p) for p in parts)
+
+
+def validate(schema: dict, data: dict, lang: str = "zh",
+             type_errors: dict[str, list[str]] | None = None) -> dict[str, list[str]]:
+    """All problems with `data`, keyed by dotted field path. Type errors from parsing win for their field."""
+    errors: dict[str, list[str]] = {k: list(v) for k, v in (type_errors or {}).items()}
+    for error in record_validator(schema).iter_errors(data):
+        for path, text in _field_messages(error, schema, lang):
+            if path in (type_errors or {}):
+                continue  # the user typed something unparseable there; that message says it
+            bucket = errors.setdefault(path, [])
+            if text not in bucket:
+                bucket.append(text)
+    return errors
+
+
+def _label(schema: dict, name: str, lang: str) -> str:
+    label = ((schema.get("properties") or {}).get(name) or {}).get("label") or {}
+    return label.get(lang) or label.get("en") or name
+
+
+def _field_messages(e: ValidationError, root: dict, lang: str):
+    base = list(e.absolute_path)
+    kind = e.validator
+    if kind == "required":
+        inst = e.instance if isinstance(e.instance, dict) else {}
+        for name in e.validator_value:
+            if name not in inst:
+                yield dotted(base + [name]), message("required", lang)
+    elif kind == "dependentRequired":
+        inst = e.instance if isinstance(e.instance, dict) else {}
+        for name, deps in e.validator_value.items():
+            if name in inst:
+                for dep in deps:
+                    if dep not in inst:
+                        yield dotted(base + [dep]), message("required_when", lang, field=_label(e.schema, name, lang))
+    elif kind in ("oneOf", "anyOf"):
+        # point at the most relevant branch's field errors when there are some
+        yielded = False
+        for sub in sorted(e.context or [], key=lambda s: -len(s.absolute_path)):
+            if sub.validator == "required":
+                yield from _field_messages(sub, root, lang)
+                yielded = True
+                break
+        if not yielded:
+            yield dotted(base) or FORM_ERROR, message(kind if kind == "oneOf" else "invalid", lang)
+    elif kind == "format":
+        yield dotted(base) or FORM_ERROR, message(e.validator_value, lang)
+    elif kind in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "minLength", "maxLength",
+                  "minItems", "maxItems"):
+        yield dotted(base) or FORM_ERROR, message(kind, lang, limit=e.validator_value)
+    elif kind == "type":
+        expected = e.validator_value
+        key = expected if expected in ("integer", "number", "boolean") else "type"
+        yield dotted(base) or FORM_ERROR, message(key, lang)
+    else:
+        yield dotted(base) or FORM_ERROR, message(kind, lang)

@@ -1,0 +1,102 @@
+"""Shared fixtures: an app on a fresh SQLite file, organizations, users per role, signed-in clients."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from argon2 import PasswordHasher
+from sqlmodel import Session
+
+from workbench import create_app, library
+from workbench.models import Membership, Organization, ProcessTemplate, User
+
+FIXTURES = Path(__file__).parent / "fixtures"
+PASSWORD = "correct horse battery"
+_fast = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+
+
+def load_fixture(name: str) -> dict:
+    return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
+
+
+@pytest.fixture
+def app(tmp_path):
+    app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'test.db'}", "SECRET_KEY": "test",
+                      "TESTING": True, "SESSION_COOKIE_SECURE": False})
+    yield app
+    app.extensions["workbench.engine"].dispose()
+
+
+@pytest.fixture
+def db(app):
+    with Session(app.extensions["workbench.engine"], expire_on_commit=False) as s:
+        yield s
+
+
+class World:
+    """Two organizations (acme, other) with one user per role in acme and a manager in other."""
+
+    def __init__(self, db: Session):
+        self.db = db
+        self.acme = self.org("acme", "甲公司")
+        self.other = self.org("other", "乙公司")
+        self.users = {}
+        for role in ("member", "manager", "consultant", "auditor"):
+            self.users[role] = self.user(f"{role}@acme.test", f"{role} of acme", self.acme, role)
+        self.users["admin"] = self.user("admin@test", "admin", None, None, is_admin=True)
+        self.users["outsider"] = self.user("manager@other.test", "manager of other", self.other, "manager")
+
+    def org(self, slug, name):
+        o = Organization(slug=slug, name=name)
+        self.db.add(o)
+        self.db.commit()
+        return o
+
+    def user(self, email, name, org, role, is_admin=False, **membership):
+        u = User(email=email, name=name, password_hash=_fast.hash(PASSWORD), is_admin=is_admin)
+        self.db.add(u)
+        self.db.commit()
+        if org is not None:
+            self.db.add(Membership(user_id=u.id, org_id=org.id, role=role, **membership))
+            self.db.commit()
+        return u
+
+    def add_template(self, body: dict, org: Organization | None = None) -> ProcessTemplate:
+        """Store a template version and let both organizations adopt it."""
+        t = ProcessTemplate(org_id=org.id if org else None, key=body["key"], version=body["version"], body=body)
+        self.db.add(t)
+        self.db.commit()
+        for o in ([org] if org else [self.acme, self.other]):
+            library.adopt(self.db, o, t)
+        self.db.commit()
+        return t
+
+
+@pytest.fixture
+def world(db):
+    return World(db)
+
+
+def login(client, email, password=PASSWORD):
+    page = client.get("/login")
+    token = csrf_from(page.get_data(as_text=True))
+    return client.post("/login", data={"email": email, "password": password, "csrf_token": token})
+
+
+def csrf_from(html: str) -> str:
+    m = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert m, "page has no CSRF token"
+    return m.group(1)
+
+
+@pytest.fixture
+def client_for(app, world):
+    """client_for('member') -> a test client signed in as that role's user."""
+    def make(role: str):
+        c = app.test_client()
+        resp = login(c, world.users[role].email)
+        assert resp.status_code == 302, resp.get_data(as_text=True)[:500]
+        return c
+    return make

@@ -1,0 +1,83 @@
+"""ProcessBench: ISO management-system process templates -> forms, workflows and audit-ready records."""
+from __future__ import annotations
+
+import os
+import secrets
+from datetime import timedelta
+from pathlib import Path
+
+from flask import Flask
+
+REPO_DIR = Path(__file__).resolve().parent.parent
+STATIC_DIR = REPO_DIR / "static"
+
+
+def _secret_key(instance_path: str) -> str:
+    if os.environ.get("SECRET_KEY"):
+        return os.environ["SECRET_KEY"]
+    path = Path(instance_path) / "secret_key"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def create_app(config: dict | None = None) -> Flask:
+    app = Flask(__name__, static_folder=str(STATIC_DIR), static_url_path="/static",
+                instance_path=os.environ.get("WORKBENCH_INSTANCE", str(Path.cwd() / "instance")))
+    from workbench.db import default_url
+
+    app.config.update(
+        DATABASE_URL=default_url(),
+        MAX_CONTENT_LENGTH=12 * 1024 * 1024,
+        ATTACHMENT_MAX_BYTES=10 * 1024 * 1024,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=os.environ.get("WORKBENCH_SECURE_COOKIES", "1") != "0",  # demo on plain http sets 0
+        REMEMBER_COOKIE_HTTPONLY=True,
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=8),
+        WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session
+        BABEL_DEFAULT_LOCALE="zh_CN",
+        BABEL_TRANSLATION_DIRECTORIES=str(Path(__file__).parent / "translations"),
+        LOGIN_MAX_FAILURES=5,
+        LOGIN_LOCK_MINUTES=15,
+    )
+    if "SECRET_KEY" not in (config or {}):
+        app.config["SECRET_KEY"] = _secret_key(app.instance_path)
+    app.config.update(config or {})
+
+    from workbench import auth, i18n, security
+    from workbench.db import close_session, create_schema, make_engine
+
+    engine = make_engine(app.config["DATABASE_URL"])
+    app.extensions["workbench.engine"] = engine
+    if app.config.get("AUTO_MIGRATE", True):
+        create_schema(engine)
+    app.teardown_appcontext(close_session)
+
+    app.jinja_env.add_extension("jinja2.ext.do")
+    _jinja_helpers(app)
+    i18n.init_app(app)
+    auth.init_app(app)
+    security.init_app(app)
+
+    from flask_htmx import HTMX
+
+    HTMX(app)
+
+    import forms
+    from workbench.views import register_blueprints
+
+    app.register_blueprint(forms.blueprint)
+    register_blueprints(app)
+    return app
+
+
+def _jinja_helpers(app: Flask) -> None:
+    from forms.widgets import display
+    from workbench.i18n import lang
+    from workbench.tenancy import can
+
+    app.jinja_env.globals.update(can=can, display=lambda schema, value: display(schema, value, lang()))
+    app.jinja_env.tests["number_like"] = lambda s: str(s).isdigit()

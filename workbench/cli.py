@@ -1,0 +1,140 @@
+"""The `workbench` command (Flask's CLI group: `workbench run`, `workbench routes` come with it)."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+from flask import current_app
+from flask.cli import AppGroup, FlaskGroup
+
+from workbench import create_app
+
+
+def _app_factory():
+    return create_app()
+
+
+@click.group(cls=FlaskGroup, create_app=_app_factory, add_default_commands=True)
+def main() -> None:
+    """ProcessBench — ISO process templates, forms, workflows and audit-ready records."""
+
+
+# --- templates ----------------------------------------------------------------------------------
+
+@main.group(cls=AppGroup)
+def templates() -> None:
+    """Process templates."""
+
+
+@templates.command("validate", with_appcontext=False)
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+def templates_validate(paths: tuple[Path, ...]) -> None:
+    """Validate template files (default: the shipped library). Exit 1 on any error."""
+    from workbench.templates import InvalidTemplate, LIBRARY_DIR, library_files, load_file
+
+    files: list[Path] = []
+    for p in paths or (LIBRARY_DIR,):
+        files += library_files(p) if p.is_dir() else [p]
+    bad = 0
+    keys: dict[str, Path] = {}
+    for f in files:
+        try:
+            t = load_file(f)
+        except InvalidTemplate as e:
+            bad += 1
+            for err in e.errors:
+                click.echo(f"✘ {err}", err=True)
+            continue
+        if t["key"] in keys:
+            bad += 1
+            click.echo(f"✘ {f}: $.key: duplicate key '{t['key']}' (also in {keys[t['key']]})", err=True)
+            continue
+        keys[t["key"]] = f
+        click.echo(f"✔ {f.name}: {t['key']} v{t['version']} — {t['title']['zh']} / {t['title']['en']}")
+    click.echo(f"{len(files) - bad} valid, {bad} invalid")
+    if bad or not files:
+        sys.exit(1)
+
+
+# --- database, demo -------------------------------------------------------------------------------
+
+@main.group(cls=AppGroup)
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Apply schema migrations (create_app does this on start-up too)."""
+    from workbench.migrate import upgrade
+
+    upgrade(current_app.extensions["workbench.engine"])
+    click.echo("database is at the newest schema")
+
+
+@main.command("demo", with_appcontext=False)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--reset", is_flag=True, help="Delete the demo database first.")
+@click.option("--no-serve", is_flag=True, help="Only create and seed the database.")
+def demo(host: str, port: int, reset: bool, no_serve: bool) -> None:
+    """Create the SQLite database, load the template library, seed demo organizations, and serve."""
+    os.environ.setdefault("WORKBENCH_SECURE_COOKIES", "0")  # the demo serves plain http on this machine
+    if reset and not os.environ.get("DATABASE_URL"):
+        for suffix in ("", "-wal", "-shm"):
+            Path("instance", "workbench.db" + suffix).unlink(missing_ok=True)
+    app = create_app()
+    from workbench.demo import DEMO_USERS, seed
+
+    with app.app_context():
+        summary = seed()
+    click.echo(summary)
+    click.echo("Sign in with any of these (password: demo1234):")
+    for email, name, role, org in DEMO_USERS:
+        click.echo(f"  {email:<28} {role:<11} {org}  {name}")
+    if not no_serve:
+        click.echo(f"ProcessBench demo: http://{host}:{port}/")
+        app.run(host=host, port=port, threaded=True)
+
+
+# --- trail --------------------------------------------------------------------------------------
+
+@main.group(cls=AppGroup)
+def trail() -> None:
+    """The tamper-evident event chain."""
+
+
+@trail.command("verify")
+@click.option("--org", "org_slug", default=None, help="Organization slug (default: all).")
+def trail_verify(org_slug: str | None) -> None:
+    """Recompute every organization's event chain; name the first broken link. Exit 1 if broken."""
+    from sqlmodel import Session, select
+
+    from workbench import trail as trail_mod
+    from workbench.models import Organization
+
+    with Session(current_app.extensions["workbench.engine"]) as s:
+        q = select(Organization)
+        if org_slug:
+            q = q.where(Organization.slug == org_slug)
+        orgs = s.exec(q).all()
+        if not orgs:
+            click.echo(f"no organization {org_slug!r}", err=True)
+            sys.exit(2)
+        broken = 0
+        for org in orgs:
+            v = trail_mod.verify(s, org.id)
+            if v.ok:
+                click.echo(f"✔ {org.slug}: {v.events} events, chain intact")
+            else:
+                broken += 1
+                click.echo(f"✘ {org.slug}: first broken link: {v.first} ({len(v.problems)} problems)")
+                for p in v.problems[1:10]:
+                    click.echo(f"    {p}")
+    sys.exit(1 if broken else 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,42 @@
+"""String formats used by record data, checked strictly (jsonschema alone skips date-time without extras)."""
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+
+from jsonschema import Draft202012Validator, FormatChecker
+
+FORMAT_CHECKER = FormatChecker(formats=())
+
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+@FORMAT_CHECKER.checks("date", raises=ValueError)
+def is_date(value: object) -> bool:
+    if not isinstance(value, str):
+        return True
+    if not _DATE.match(value):
+        return False
+    date.fromisoformat(value)
+    return True
+
+
+@FORMAT_CHECKER.checks("date-time", raises=ValueError)
+def is_datetime(value: object) -> bool:
+    if not isinstance(value, str):
+        return True
+    if not _DATETIME.match(value):
+        return False
+    datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return True
+
+
+@FORMAT_CHECKER.checks("email")
+def is_email(value: object) -> bool:
+    return not isinstance(value, str) or bool(_EMAIL.match(value))
+
+
+def record_validator(schema: dict) -> Draft202012Validator:
+    return Draft202012Validator(schema, format_checker=FORMAT_CHECKER)

@@ -1,0 +1,134 @@
+"""SQLModel tables. One organization (tenant) owns its records, revisions and events."""
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from typing import Optional
+
+from sqlalchemy import JSON, Column, LargeBinary, String, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)  # SQLModel's UTCDateTime stores aware UTC datetimes
+
+
+ROLES = ("member", "manager", "consultant", "auditor")
+
+
+class Organization(SQLModel, table=True):
+    id: Optional[int] = Field(default=None, primary_key=True)
+    slug: str = Field(sa_column=Column(String(64), unique=True, nullable=False, index=True))
+    name: str = Field(max_length=200)
+    timezone: str = Field(default="Asia/Shanghai", max_length=64)
+    headcount: Optional[int] = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class User(SQLModel, table=True):
+    id: Optional[int] = Field(default=None, primary_key=True)
+    email: str = Field(sa_column=Column(String(254), unique=True, nullable=False, index=True))
+    name: str = Field(max_length=120)
+    password_hash: str = Field(max_length=255)
+    is_admin: bool = False
+    locale: Optional[str] = Field(default=None, max_length=8)
+    failed_logins: int = 0
+    locked_until: Optional[datetime] = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Membership(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("user_id", "org_id", "role"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user.id", index=True)
+    org_id: int = Field(foreign_key="organization.id", index=True)
+    role: str = Field(max_length=16)
+    valid_from: Optional[datetime] = None  # auditors: access window of their engagement
+    valid_until: Optional[datetime] = None
+    engagement_id: Optional[int] = None
+
+
+class ProcessTemplate(SQLModel, table=True):
+    """One immutable version of a template. org_id NULL: the shipped library."""
+    __tablename__ = "process_template"
+    __table_args__ = (UniqueConstraint("org_id", "key", "version"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    org_id: Optional[int] = Field(default=None, foreign_key="organization.id", index=True)
+    key: str = Field(max_length=64, index=True)
+    version: int
+    status: str = Field(default="published", max_length=16)  # draft | published
+    body: dict = Field(sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+    created_by: Optional[int] = Field(default=None, foreign_key="user.id")
+
+
+class Adoption(SQLModel, table=True):
+    """Which template version an organization currently uses for a process."""
+    __table_args__ = (UniqueConstraint("org_id", "key"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    org_id: int = Field(foreign_key="organization.id", index=True)
+    key: str = Field(max_length=64)
+    template_id: int = Field(foreign_key="process_template.id")
+    adopted_at: datetime = Field(default_factory=utcnow)
+
+
+class Record(SQLModel, table=True):
+    id: Optional[int] = Field(default=None, primary_key=True)
+    org_id: int = Field(foreign_key="organization.id", index=True)
+    template_id: int = Field(foreign_key="process_template.id")
+    template_key: str = Field(max_length=64, index=True)
+    state: str = Field(max_length=32, index=True)
+    revision: int = 1
+    data: dict = Field(sa_column=Column(JSON, nullable=False))
+    # derived from data at every save, for lists, sampling, coverage and schedules
+    title: str = Field(default="", max_length=300)
+    record_date: Optional[date] = Field(default=None, index=True)
+    subject: Optional[str] = Field(default=None, max_length=200)
+    due_date: Optional[date] = None
+    created_at: datetime = Field(default_factory=utcnow)
+    created_by: Optional[int] = Field(default=None, foreign_key="user.id")
+    updated_at: datetime = Field(default_factory=utcnow)
+    updated_by: Optional[int] = Field(default=None, foreign_key="user.id")
+
+
+class Revision(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("record_id", "number"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    record_id: int = Field(foreign_key="record.id", index=True)
+    number: int
+    data: dict = Field(sa_column=Column(JSON, nullable=False))
+    digest: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+    created_by: Optional[int] = Field(default=None, foreign_key="user.id")
+
+
+class Event(SQLModel, table=True):
+    """Append-only, hash-chained per organization: hash = SHA-256(canonical JSON of the fields + prev_hash)."""
+    __table_args__ = (UniqueConstraint("org_id", "seq"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    org_id: int = Field(foreign_key="organization.id", index=True)
+    seq: int
+    record_id: Optional[int] = Field(default=None, foreign_key="record.id", index=True)
+    actor_id: Optional[int] = Field(default=None, foreign_key="user.id")
+    actor_name: str = Field(default="", max_length=120)
+    at: datetime = Field(default_factory=utcnow)
+    action: str = Field(max_length=32)
+    from_state: Optional[str] = Field(default=None, max_length=32)
+    to_state: Optional[str] = Field(default=None, max_length=32)
+    comment: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    detail: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    data_digest: str = Field(default="", max_length=64)
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
+
+
+class Attachment(SQLModel, table=True):
+    id: Optional[int] = Field(default=None, primary_key=True)
+    org_id: int = Field(foreign_key="organization.id", index=True)
+    record_id: Optional[int] = Field(default=None, foreign_key="record.id", index=True)
+    filename: str = Field(max_length=255)
+    content_type: str = Field(max_length=100)
+    size: int
+    sha256: str = Field(max_length=64, index=True)
+    content: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+    created_by: Optional[int] = Field(default=None, foreign_key="user.id")

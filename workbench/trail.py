@@ -1,0 +1,153 @@
+"""The append-only, hash-chained event log (one chain per organization) and its verification.
+
+Each event's hash is SHA-256 over the canonical JSON (sorted keys, no spaces, UTF-8) of its own fields
+plus the previous event's hash. `verify` recomputes the chain and also cross-checks records and
+revisions against it, so changing, deleting or re-ordering any stored row is detected and located.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlmodel import Session, func, select
+
+from workbench.models import Event, Record, Revision, utcnow
+
+GENESIS = "0" * 64
+
+
+def canonical(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def digest(obj: Any) -> str:
+    return hashlib.sha256(canonical(obj).encode("utf-8")).hexdigest()
+
+
+def _stamp(at: datetime) -> str:
+    return at.astimezone(timezone.utc).isoformat(timespec="microseconds")
+
+
+def event_payload(e: Event) -> dict:
+    return {
+        "org_id": e.org_id, "seq": e.seq, "record_id": e.record_id, "actor_id": e.actor_id,
+        "actor_name": e.actor_name, "at": _stamp(e.at), "action": e.action, "from_state": e.from_state,
+        "to_state": e.to_state, "comment": e.comment or "", "detail": e.detail or {},
+        "data_digest": e.data_digest or "", "prev_hash": e.prev_hash,
+    }
+
+
+def event_hash(e: Event) -> str:
+    return digest(event_payload(e))
+
+
+def append(db: Session, org_id: int, action: str, *, record_id: int | None = None, actor=None,
+           from_state: str | None = None, to_state: str | None = None, comment: str = "",
+           detail: dict | None = None, data_digest: str = "", at: datetime | None = None) -> Event:
+    """Add the next event of the organization's chain to the session (the caller commits)."""
+    db.flush()
+    last = db.exec(select(Event).where(Event.org_id == org_id).order_by(Event.seq.desc()).limit(1)).first()
+    e = Event(org_id=org_id, seq=(last.seq + 1) if last else 1, record_id=record_id,
+              actor_id=getattr(actor, "id", None), actor_name=getattr(actor, "name", "") or "",
+              at=at or utcnow(), action=action, from_state=from_state, to_state=to_state, comment=comment or "",
+              detail=detail or {}, data_digest=data_digest, prev_hash=last.hash if last else GENESIS, hash="")
+    e.hash = event_hash(e)
+    db.add(e)
+    db.flush()
+    return e
+
+
+@dataclass
+class Problem:
+    where: str  # "event #12", "record 5", "revision 5/2"
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.reason}"
+
+
+@dataclass
+class Verification:
+    org_id: int
+    events: int = 0
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @property
+    def first(self) -> Problem | None:
+        return self.problems[0] if self.problems else None
+
+
+def verify(db: Session, org_id: int, record_id: int | None = None) -> Verification:
+    """Recompute the organization's chain; with record_id, report only problems touching that record."""
+    result = Verification(org_id)
+    events = db.exec(select(Event).where(Event.org_id == org_id).order_by(Event.id)).all()
+    result.events = len(events)
+    prev = GENESIS
+    # per record: the revisions and the state the chain says it has
+    chain_revisions: dict[int, dict[int, str]] = {}
+    chain_state: dict[int, str] = {}
+    for expected_seq, e in enumerate(events, start=1):
+        where = f"event #{e.seq} (id {e.id})"
+        if e.seq != expected_seq:
+            result.problems.append(Problem(where, f"out of order or missing: expected sequence {expected_seq}"))
+        if e.prev_hash != prev:
+            result.problems.append(Problem(where, "does not link to the previous event (row deleted, inserted or re-ordered)"))
+        if event_hash(e) != e.hash:
+            result.problems.append(Problem(where, "content changed after it was written (hash mismatch)"))
+        prev = e.hash
+        if e.record_id is not None:
+            rev = (e.detail or {}).get("revision")
+            if rev is not None and e.action in ("create", "edit"):
+                chain_revisions.setdefault(e.record_id, {})[int(rev)] = e.data_digest
+            if e.to_state:
+                chain_state[e.record_id] = e.to_state
+
+    q = select(Record).where(Record.org_id == org_id)
+    if record_id is not None:
+        q = q.where(Record.id == record_id)
+    records = db.exec(q).all()
+    rec_ids = {r.id for r in records}
+    revisions: dict[int, list[Revision]] = {}
+    if rec_ids:
+        for rv in db.exec(select(Revision).where(Revision.record_id.in_(rec_ids)).order_by(Revision.record_id, Revision.number)).all():
+            revisions.setdefault(rv.record_id, []).append(rv)
+    for r in records:
+        expected = chain_revisions.get(r.id, {})
+        stored = {rv.number: rv for rv in revisions.get(r.id, [])}
+        if not expected:
+            result.problems.append(Problem(f"record {r.id}", "has no creation event in the chain"))
+            continue
+        for number, dig in sorted(expected.items()):
+            rv = stored.get(number)
+            if rv is None:
+                result.problems.append(Problem(f"revision {r.id}/{number}", "is missing (deleted)"))
+            elif digest(rv.data) != dig or rv.digest != dig:
+                result.problems.append(Problem(f"revision {r.id}/{number}", "data changed after it was written"))
+        for number in sorted(set(stored) - set(expected)):
+            result.problems.append(Problem(f"revision {r.id}/{number}", "is not in the chain (inserted)"))
+        latest = max(expected)
+        if r.revision != latest or digest(r.data) != expected[latest]:
+            result.problems.append(Problem(f"record {r.id}", "current data differs from its latest recorded revision"))
+        if chain_state.get(r.id) and r.state != chain_state[r.id]:
+            result.problems.append(Problem(f"record {r.id}", f"state '{r.state}' differs from the chain's '{chain_state[r.id]}'"))
+    # records the chain knows but the table lost
+    if record_id is None:
+        for rid in sorted(set(chain_revisions) - rec_ids):
+            result.problems.append(Problem(f"record {rid}", "is missing (deleted)"))
+    else:
+        result.problems = [p for p in result.problems
+                           if p.where.startswith(("event", f"record {record_id}", f"revision {record_id}/"))]
+        if record_id in chain_revisions and record_id not in rec_ids:
+            result.problems.append(Problem(f"record {record_id}", "is missing (deleted)"))
+    return result
+
+
+def count_events(db: Session, org_id: int) -> int:
+    return db.exec(select(func.count()).select_from(Event).where(Event.org_id == org_id)).one()

@@ -1,0 +1,10 @@
+"""Flask blueprints. Views stay thin: they check access (workbench.tenancy), call services, render."""
+from flask import Flask
+
+
+def register_blueprints(app: Flask) -> None:
+    from workbench.views import account, main, records
+
+    app.register_blueprint(account.bp)
+    app.register_blueprint(main.bp)
+    app.register_blueprint(records.bp)

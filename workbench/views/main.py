@@ -1,0 +1,67 @@
+"""Landing: pick the organization, and its dashboard of processes grouped by clause."""
+from __future__ import annotations
+
+from flask import Blueprint, g, redirect, render_template, url_for
+from flask_login import current_user
+from flask_wtf.csrf import CSRFError
+from sqlmodel import func, select
+
+from workbench import library
+from workbench.auth import active_memberships
+from workbench.db import get_session
+from workbench.models import Organization, Record
+from workbench.tenancy import allow
+
+bp = Blueprint("main", __name__)
+
+
+@bp.route("/")
+@allow("login")
+def index():
+    db = get_session()
+    orgs = {m.org_id for m in active_memberships(db, current_user.id)}
+    if current_user.is_admin:
+        orgs |= set(db.exec(select(Organization.id)).all())
+    if len(orgs) == 1:
+        org = db.get(Organization, orgs.pop())
+        return redirect(url_for("main.dashboard", org=org.slug))
+    rows = db.exec(select(Organization).where(Organization.id.in_(orgs)).order_by(Organization.name)).all() if orgs else []
+    return render_template("orgs.html", orgs=rows)
+
+
+@bp.route("/o/<org>/")
+@allow("org:read")
+def dashboard(org):
+    db = get_session()
+    templates = library.processes(db, g.org)
+    stats = {key: (n, last) for key, n, last in db.exec(
+        select(Record.template_key, func.count(Record.id), func.max(Record.record_date))
+        .where(Record.org_id == g.org.id).group_by(Record.template_key)).all()}
+    return render_template("dashboard.html", groups=library.by_clause_group(templates), stats=stats)
+
+
+@bp.route("/healthz")
+@allow("public")
+def healthz():
+    get_session().exec(select(1)).one()
+    return {"status": "ok"}
+
+
+@bp.app_errorhandler(404)
+def not_found(_e):
+    return render_template("error.html", code=404), 404
+
+
+@bp.app_errorhandler(403)
+def forbidden(_e):
+    return render_template("error.html", code=403), 403
+
+
+@bp.app_errorhandler(413)
+def too_large(_e):
+    return render_template("error.html", code=413), 413
+
+
+@bp.app_errorhandler(CSRFError)
+def csrf_failed(_e):
+    return render_template("error.html", code=400, csrf=True), 400

@@ -1,0 +1,203 @@
+"""Records of a process: list (filter, sort), new, detail, edit. Plain form posts; htmx swaps in place."""
+from __future__ import annotations
+
+from datetime import date
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlmodel import func, select
+from werkzeug.datastructures import MultiDict
+
+import forms
+from workbench import library, records, trail
+from workbench.db import get_session
+from workbench.i18n import lang
+from workbench.models import Event, ProcessTemplate, Record, User
+from workbench.tenancy import allow, is_htmx
+
+bp = Blueprint("records", __name__, url_prefix="/o/<org>")
+
+PAGE_SIZE = 50
+SORTS = {"date": Record.record_date, "created": Record.created_at, "updated": Record.updated_at,
+         "state": Record.state, "title": Record.title, "id": Record.id}
+CONTROL_FIELDS = ("csrf_token", "_action", "_comment")
+
+
+def _tz():
+    try:
+        return ZoneInfo(g.org.timezone)
+    except Exception:  # noqa: BLE001 - an unknown zone name falls back to China Standard Time
+        return ZoneInfo("Asia/Shanghai")
+
+
+def _process_or_404(key: str) -> ProcessTemplate:
+    tpl = library.adopted(get_session(), g.org, key)
+    if tpl is None:
+        abort(404)
+    return tpl
+
+
+def _record_or_404(record_id: int) -> tuple[Record, ProcessTemplate]:
+    db = get_session()
+    rec = db.get(Record, record_id)
+    if rec is None or rec.org_id != g.org.id:
+        abort(404)
+    return rec, db.get(ProcessTemplate, rec.template_id)
+
+
+def _posted_values() -> MultiDict:
+    values = MultiDict(request.form)
+    for key in CONTROL_FIELDS:
+        values.poplist(key)
+    return values
+
+
+def link_choices(tpl: ProcessTemplate) -> dict[str, list[tuple[str, str]]]:
+    """Records of this organization that a record-link field may point to."""
+    db = get_session()
+    out: dict[str, list[tuple[str, str]]] = {}
+    for name, field in (tpl.body["schema"].get("properties") or {}).items():
+        if field.get("format") == "record-link":
+            rows = db.exec(select(Record).where(Record.org_id == g.org.id, Record.template_key.in_(field.get("linkTemplates") or []))
+                           .order_by(Record.id.desc()).limit(300)).all()
+            out[name] = [(str(r.id), f"#{r.id} {r.title}") for r in rows]
+    return out
+
+
+def _form_page(tpl: ProcessTemplate, values: MultiDict, errors: dict, *, rec: Record | None, status: int = 200):
+    body = tpl.body
+    sections = forms.build_form(body["schema"], body.get("ui"), values, errors, lang(), link_choices(tpl))
+    form_errors = errors.get(forms.FORM_ERROR, [])
+    template = "record_form_fragment.html" if is_htmx() else "record_form.html"
+    return render_template(template, tpl=tpl, sections=sections, rec=rec, errors=errors,
+                           form_errors=form_errors, comment=request.form.get("_comment", "")), status
+
+
+def _handle_post(tpl: ProcessTemplate, rec: Record | None):
+    """Row actions re-render; a submit validates and stores, or re-renders with field errors (422)."""
+    values = _posted_values()
+    action = request.form.get("_action", "")
+    if action.startswith(("add:", "remove:")):
+        return _form_page(tpl, forms.apply_row_action(values, action), {}, rec=rec)
+    schema = tpl.body["schema"]
+    data, type_errors = forms.parse(schema, values, lang(), _tz())
+    errors = forms.validate(schema, data, lang(), type_errors)
+    if errors:
+        return _form_page(tpl, values, errors, rec=rec, status=422)
+    db = get_session()
+    if rec is None:
+        rec = records.create(db, g.org, tpl, data, current_user)
+        flash(_("Record saved."), "success")
+    elif records.edit(db, rec, tpl, data, current_user, request.form.get("_comment", "").strip()):
+        flash(_("Saved as revision %(n)s.", n=rec.revision), "success")
+    else:
+        flash(_("Nothing changed."), "info")
+    db.commit()
+    target = url_for("records.detail", org=g.org.slug, record_id=rec.id)
+    if is_htmx():
+        return "", 200, {"HX-Redirect": target}
+    return redirect(target, code=303)
+
+
+@bp.route("/p/<key>/")
+@allow("org:read")
+def list_records(org, key):
+    tpl = _process_or_404(key)
+    db = get_session()
+    q = select(Record).where(Record.org_id == g.org.id, Record.template_key == key)
+    state = request.args.get("state", "")
+    if state:
+        q = q.where(Record.state == state)
+    date_from, date_to = _date_arg("from"), _date_arg("to")
+    if date_from:
+        q = q.where(Record.record_date >= date_from)
+    if date_to:
+        q = q.where(Record.record_date <= date_to)
+    total = db.exec(select(func.count()).select_from(q.subquery())).one()
+    sort = request.args.get("sort", "date")
+    column = SORTS.get(sort, Record.record_date)
+    desc = request.args.get("dir", "desc") != "asc"
+    page = max(1, request.args.get("page", 1, type=int) or 1)
+    rows = db.exec(q.order_by(column.desc() if desc else column.asc(), Record.id.desc())
+                   .offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)).all()
+    ui = tpl.body.get("ui") or {}
+    props = tpl.body["schema"]["properties"]
+    columns = [c for c in ui.get("list_columns") or list(props)[:3] if c in props]
+    return render_template("record_list.html", tpl=tpl, rows=rows, columns=columns, props=props, total=total,
+                           page=page, pages=max(1, -(-total // PAGE_SIZE)), sort=sort, desc=desc, state=state,
+                           date_from=request.args.get("from", ""), date_to=request.args.get("to", ""),
+                           bad_dates=(request.args.get("from") and not date_from) or (request.args.get("to") and not date_to))
+
+
+def _date_arg(name: str) -> date | None:
+    raw = request.args.get(name, "")
+    try:
+        return date.fromisoformat(raw) if raw else None
+    except ValueError:
+        return None
+
+
+@bp.route("/p/<key>/new", methods=["GET", "POST"])
+@allow("org:write")
+def new_record(org, key):
+    tpl = _process_or_404(key)
+    if request.method == "POST":
+        return _handle_post(tpl, None)
+    return _form_page(tpl, MultiDict(), {}, rec=None)
+
+
+@bp.route("/r/<int:record_id>")
+@allow("org:read")
+def detail(org, record_id):
+    rec, tpl = _record_or_404(record_id)
+    db = get_session()
+    body = tpl.body
+    sections = forms.build_form(body["schema"], body.get("ui"), forms.flatten(body["schema"], rec.data, _tz()), {},
+                                lang(), link_choices(tpl))
+    events = db.exec(select(Event).where(Event.org_id == g.org.id, Event.record_id == rec.id).order_by(Event.seq)).all()
+    revs = records.revisions(db, rec)
+    check = trail.verify(db, g.org.id, record_id=rec.id)
+    people = {u.id: u.name for u in db.exec(select(User).where(User.id.in_({rec.created_by, rec.updated_by} - {None}))).all()}
+    current = library.adopted(db, g.org, rec.template_key)
+    return render_template("record_detail.html", rec=rec, tpl=tpl, sections=sections, events=events, revisions=revs,
+                           check=check, people=people, newer=current if current and current.id != tpl.id else None)
+
+
+@bp.route("/r/<int:record_id>/revisions/<int:number>")
+@allow("org:read")
+def revision(org, record_id, number):
+    rec, tpl = _record_or_404(record_id)
+    revs = {r.number: r for r in records.revisions(get_session(), rec)}
+    if number not in revs:
+        abort(404)
+    before = revs[number - 1].data if number - 1 in revs else {}
+    changes = records.diff(before, revs[number].data)
+    body = tpl.body
+    sections = forms.build_form(body["schema"], body.get("ui"), forms.flatten(body["schema"], revs[number].data, _tz()),
+                                {}, lang(), link_choices(tpl))
+    return render_template("revision.html", rec=rec, tpl=tpl, rev=revs[number], changes=changes, sections=sections,
+                           labels=_labels(body["schema"]))
+
+
+def _labels(schema: dict, prefix: str = "") -> dict[str, str]:
+    """Dotted path (without row indices) -> label, for naming changed fields."""
+    out: dict[str, str] = {}
+    for name, field in (schema.get("properties") or {}).items():
+        path = prefix + name
+        out[path] = forms.text(field.get("label"), lang(), name)
+        if field.get("type") == "object":
+            out.update(_labels(field, path + "."))
+        if isinstance(field.get("items"), dict) and field["items"].get("type") == "object":
+            out.update({k: out[path] + " › " + v for k, v in _labels(field["items"], path + ".").items()})
+    return out
+
+
+@bp.route("/r/<int:record_id>/edit", methods=["GET", "POST"])
+@allow("org:write")
+def edit(org, record_id):
+    rec, tpl = _record_or_404(record_id)
+    if request.method == "POST":
+        return _handle_post(tpl, rec)
+    return _form_page(tpl, forms.flatten(tpl.body["schema"], rec.data, _tz()), {}, rec=rec)
