@@ -96,7 +96,10 @@ def demo(host: str, port: int, reset: bool, no_serve: bool) -> None:
         click.echo(f"  {email:<28} {role:<11} {org}  {name}")
     if not no_serve:
         click.echo(f"ProcessBench demo: http://{host}:{port}/")
-        app.run(host=host, port=port, threaded=True)
+        from werkzeug.serving import run_simple
+
+        # (Flask refuses app.run() inside its own CLI.) Production: gunicorn "workbench:create_app()".
+        run_simple(host, port, app, threaded=True)
 
 
 # --- trail --------------------------------------------------------------------------------------

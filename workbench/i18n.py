@@ -8,10 +8,14 @@ from flask_login import current_user
 LOCALES = ("zh_CN", "en")
 
 
-def select_locale() -> str:
+def remember_choice() -> None:
+    """`?lang=en` / `?lang=zh_CN` on any URL switches the language for the rest of the session."""
     asked = request.args.get("lang")
     if asked in LOCALES:
         session["lang"] = asked
+
+
+def select_locale() -> str:
     if session.get("lang") in LOCALES:
         return session["lang"]
     if getattr(current_user, "is_authenticated", False) and current_user.locale in LOCALES:
@@ -34,4 +38,5 @@ def tr(i18n: dict | str | None, default: str = "") -> str:
 
 def init_app(app: Flask) -> None:
     Babel(app, locale_selector=select_locale)
+    app.before_request(remember_choice)
     app.jinja_env.globals.update(lang=lang, tr=tr)

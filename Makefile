@@ -1,0 +1,53 @@
+# ProcessBench — the two commands a new machine needs:
+#   make demo   install everything, create the SQLite demo database, serve http://127.0.0.1:5000/
+#   make test   install everything (Chromium for the browser tests too) and run the full test suite
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+HTMX   := static/vendor/htmx.min.js
+MO     := workbench/translations/zh_CN/LC_MESSAGES/messages.mo
+
+.PHONY: demo test install browser translations extract bench clean
+
+demo: install
+	$(BIN)/workbench demo
+
+test: install browser
+	$(BIN)/python -m pytest -q
+
+install: $(VENV)/.installed $(HTMX) $(MO)
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $@
+
+# htmx comes from the npm registry (pinned in package.json / package-lock.json); never committed.
+$(HTMX): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	mkdir -p static/vendor
+	cp node_modules/htmx.org/dist/htmx.min.js $(HTMX)
+
+$(MO): workbench/translations/zh_CN/LC_MESSAGES/messages.po $(VENV)/.installed
+	$(BIN)/pybabel compile -q -d workbench/translations
+
+translations: $(MO)
+
+# Debian's Chromium (and CJK fonts, so screenshots and exports show Chinese) for the Playwright tests.
+browser:
+	@if [ ! -x /usr/bin/chromium ] || ! fc-list 2>/dev/null | grep -qi "Noto Sans CJK"; then \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; \
+	fi
+
+# Developers: refresh the message catalogue after changing UI strings.
+extract: $(VENV)/.installed
+	$(BIN)/pybabel extract -F babel.cfg -k _l -o workbench/translations/messages.pot .
+	$(BIN)/pybabel update -i workbench/translations/messages.pot -d workbench/translations
+
+bench: install
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) node_modules static/vendor instance

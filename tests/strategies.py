@@ -1,0 +1,105 @@
+"""Hypothesis strategies that generate record data from a template's JSON Schema (the subset we support).
+
+`valid_records(schema)` draws data that validates, conditionals included: it draws every property
+optionally, then fills whatever the validator says is still required (then/else branches, dependentRequired).
+Values are the kind a form can carry: stripped strings without control characters, minute-precision
+date-times at +08:00, no attachment or record-link values.
+"""
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+
+from hypothesis import strategies as st
+
+from workbench.formats import record_validator
+
+CST = timezone(timedelta(hours=8))
+SKIP_FORMATS = ("attachment", "record-link")
+_alphabet = st.sampled_from(list("abcXYZ019 -_/，。测试批号合格不供方审核纠正措施（）#."))
+
+
+def text_value(field: dict) -> st.SearchStrategy[str]:
+    max_len = min(field.get("maxLength", 40), 40)
+    min_len = max(field.get("minLength", 1), 1)
+    if field.get("pattern"):
+        return st.from_regex(field["pattern"], fullmatch=True).filter(lambda s: s == s.strip() and s and "\r" not in s
+                                                                     and min_len <= len(s) <= field.get("maxLength", 10**6))
+    return st.text(_alphabet, min_size=min_len, max_size=max_len).map(str.strip).filter(lambda s: len(s) >= min_len)
+
+
+def scalar(field: dict) -> st.SearchStrategy:
+    if "enum" in field:
+        return st.sampled_from(field["enum"])
+    if "const" in field:
+        return st.just(field["const"])
+    t = field.get("type")
+    if t == "boolean":
+        return st.booleans()
+    if t == "integer":
+        return st.integers(min_value=int(field.get("minimum", -10**6)), max_value=int(field.get("maximum", 10**6)))
+    if t == "number":
+        lo, hi = field.get("minimum", -1e6), field.get("maximum", 1e6)
+        return st.one_of(st.integers(min_value=int(-(-lo // 1)), max_value=int(hi // 1)),
+                         st.floats(min_value=lo, max_value=hi, allow_nan=False, allow_infinity=False))
+    fmt = field.get("format")
+    if fmt == "date":
+        return st.dates(date(2015, 1, 1), date(2035, 12, 31)).map(date.isoformat)
+    if fmt == "date-time":
+        return st.datetimes(datetime(2015, 1, 1), datetime(2035, 12, 31)).map(
+            lambda d: d.replace(second=0, microsecond=0, tzinfo=CST).isoformat())
+    if fmt == "email":
+        return st.from_regex(r"[a-z]{1,8}@[a-z]{1,8}\.(com|cn)", fullmatch=True)
+    return text_value(field)
+
+
+def value(field: dict) -> st.SearchStrategy:
+    t = field.get("type")
+    if t == "object":
+        return obj(field)
+    if t == "array":
+        items = field.get("items") or {}
+        lo, hi = field.get("minItems", 0), min(field.get("maxItems", 3), 3)
+        if "enum" in items:
+            return st.lists(st.sampled_from(items["enum"]), min_size=max(lo, 1), max_size=max(hi, 1), unique=True)
+        return st.lists(value(items), min_size=max(lo, 1), max_size=max(hi, lo, 1))
+    return scalar(field)
+
+
+def usable(field: dict) -> bool:
+    return field.get("format") not in SKIP_FORMATS
+
+
+@st.composite
+def obj(draw, schema: dict) -> dict:
+    props = {k: v for k, v in (schema.get("properties") or {}).items() if usable(v)}
+    required = [k for k in schema.get("required") or [] if k in props]
+    out = {}
+    for name, field in props.items():
+        if name in required or draw(st.booleans()):
+            out[name] = draw(value(field))
+    if not out and props:  # a nested object / row must carry something, or the form drops it
+        name = draw(st.sampled_from(sorted(props)))
+        out[name] = draw(value(props[name]))
+    return out
+
+
+@st.composite
+def valid_records(draw, schema: dict) -> dict:
+    data = draw(obj(schema))
+    validator = record_validator(schema)
+    props = schema.get("properties") or {}
+    for _ in range(4):  # fill what conditionals still require
+        missing = set()
+        for e in validator.iter_errors(data):
+            if not e.absolute_path and e.validator == "required":
+                missing |= {n for n in e.validator_value if n not in data}
+            if not e.absolute_path and e.validator == "dependentRequired":
+                for k, deps in e.validator_value.items():
+                    if k in data:
+                        missing |= {d for d in deps if d not in data}
+        if not missing:
+            break
+        for name in sorted(missing):
+            if name in props:
+                data[name] = draw(value(props[name]))
+    return data
