@@ -79,5 +79,15 @@ def _jinja_helpers(app: Flask) -> None:
     from workbench.i18n import lang
     from workbench.tenancy import can
 
-    app.jinja_env.globals.update(can=can, display=lambda schema, value: display(schema, value, lang()))
+    def attachment_href(ref: str) -> str | None:
+        from flask import g, url_for
+
+        from workbench.attachments import attachment_id
+
+        att = attachment_id(ref)
+        org = getattr(g, "org", None)
+        return url_for("records.attachment", org=org.slug, attachment_id=att) if att and org else None
+
+    app.jinja_env.globals.update(can=can, display=lambda schema, value: display(schema, value, lang()),
+                                 attachment_href=attachment_href)
     app.jinja_env.tests["number_like"] = lambda s: str(s).isdigit()

@@ -7,9 +7,9 @@ records, revisions, events and schedules all look like a year of use.
 """
 from __future__ import annotations
 
-import calendar
 import copy
 import random
+import re
 from datetime import date, datetime, time, timedelta, timezone
 
 from argon2 import PasswordHasher
@@ -19,6 +19,7 @@ from workbench import library, records, workflow
 from workbench.db import get_session
 from workbench.formats import record_validator
 from workbench.models import Membership, Organization, Record, User, utcnow
+from workbench.schedules import add_months
 
 DEMO_PASSWORD = "demo1234"
 # Demo accounts use cheap argon2 parameters so that seeding (which signs hundreds of approvals) is fast;
@@ -39,12 +40,6 @@ DEMO_USERS = [
     ("admin@demo.example", "系统管理员", "admin", "*"),
     ("manager@lvyuan.example", "周杰（管理者代表）", "manager", "lvyuan"),
 ]
-
-
-def add_months(d: date, months: int) -> date:
-    y, m = divmod(d.month - 1 + months, 12)
-    year, month = d.year + y, m + 1
-    return date(year, month, min(d.day, calendar.monthrange(year, month)[1]))
 
 
 def _ensure_org(db: Session, slug: str, name: str, headcount: int) -> Organization:
@@ -127,6 +122,15 @@ def record_from_example(body: dict, example: dict, on: date, due: date | None = 
 # --- the plan of a year --------------------------------------------------------------------------------
 
 
+def _variant(example: dict, subject_field: str | None, n: int) -> dict:
+    """The n-th look-alike of an example: its subject number moved on (JL-0058 -> JL-0065)."""
+    if n == 0 or not subject_field or not isinstance(example.get(subject_field), str):
+        return example
+    bumped = re.sub(r"(\d+)(?!.*\d)", lambda m: str(int(m.group(1)) + 7 * n).zfill(len(m.group(1))),
+                    example[subject_field])
+    return {**example, subject_field: bumped if bumped != example[subject_field] else f"{bumped}-{n}"}
+
+
 def plan(body: dict, today: date, rnd: random.Random) -> list[tuple[date, dict, date | None]]:
     """(record date, example, due date) for one template over the last 12 months."""
     examples = body.get("examples") or []
@@ -143,9 +147,12 @@ def plan(body: dict, today: date, rnd: random.Random) -> list[tuple[date, dict, 
             out.append((d - timedelta(days=rnd.randint(0, 6)), examples[len(out) % len(examples)], None))
             d = add_months(d, -n)
     elif "due_field" in sched:
-        # one subject per example; each renewed about yearly, the latest with a spread of due dates
-        spreads = [-20, 12, 25, 140, 210, 300]
-        for i, ex in enumerate(examples):
+        # several subjects (instruments, licences…) made from the examples; each renewed about yearly,
+        # the latest with a spread of due dates: one or two expired, a few due soon, most fine
+        spreads = [-20, 12, 25, 140, 210, 300, 95, 180]
+        subjects = [_variant(ex, sched.get("subject_field"), i // len(examples))
+                    for i, ex in enumerate(examples * 3)][: max(len(examples), 8)]
+        for i, ex in enumerate(subjects):
             last = today - timedelta(days=rnd.randint(20, 300))
             prev = add_months(last, -12)
             if prev > add_months(today, -13):

@@ -4,18 +4,21 @@ from __future__ import annotations
 from datetime import date
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+import io
+
+from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlmodel import func, select
 from werkzeug.datastructures import MultiDict
 
 import forms
-from workbench import library, records, trail
+from forms.messages import message
+from workbench import attachments, library, records, trail, workflow
 from workbench.db import get_session
-from workbench.i18n import lang
-from workbench.models import Event, ProcessTemplate, Record, User
-from workbench.tenancy import allow, is_htmx
+from workbench.i18n import lang, tr
+from workbench.models import Attachment, Event, ProcessTemplate, Record, User
+from workbench.tenancy import allow, can, is_htmx
 
 bp = Blueprint("records", __name__, url_prefix="/o/<org>")
 
@@ -83,10 +86,20 @@ def _handle_post(tpl: ProcessTemplate, rec: Record | None):
         return _form_page(tpl, forms.apply_row_action(values, action), {}, rec=rec)
     schema = tpl.body["schema"]
     data, type_errors = forms.parse(schema, values, lang(), _tz())
+    uploads, upload_errors = _uploads(tpl)
+    type_errors.update(upload_errors)
+    type_errors.update(_bad_links(tpl, data))
+    type_errors.update(_forged_attachments(tpl, data, rec))
+    for path in uploads:  # a new file replaces the field's current reference
+        data[path] = "pending"
     errors = forms.validate(schema, data, lang(), type_errors)
     if errors:
         return _form_page(tpl, values, errors, rec=rec, status=422)
     db = get_session()
+    stored = {}
+    for path, (name, content, ctype) in uploads.items():
+        stored[path] = attachments.store(db, g.org.id, name, content, ctype, current_user)
+        data[path] = attachments.reference(stored[path])
     if rec is None:
         rec = records.create(db, g.org, tpl, data, current_user)
         flash(_("Record saved."), "success")
@@ -94,11 +107,50 @@ def _handle_post(tpl: ProcessTemplate, rec: Record | None):
         flash(_("Saved as revision %(n)s.", n=rec.revision), "success")
     else:
         flash(_("Nothing changed."), "info")
+    for path, att in stored.items():
+        attachments.link_to_record(db, att, rec.id, path, current_user)
     db.commit()
     target = url_for("records.detail", org=g.org.slug, record_id=rec.id)
     if is_htmx():
         return "", 200, {"HX-Redirect": target}
     return redirect(target, code=303)
+
+
+def _uploads(tpl: ProcessTemplate):
+    """Files posted for top-level attachment fields: ({path: (name, bytes, type)}, {path: [errors]})."""
+    ok, errors = {}, {}
+    limit = current_app.config["ATTACHMENT_MAX_BYTES"]
+    for name, field in tpl.body["schema"]["properties"].items():
+        if field.get("format") != "attachment":
+            continue
+        upload = request.files.get(f"{name}.__file")
+        if upload is None or not upload.filename:
+            continue
+        content = upload.read(limit + 1)
+        try:
+            ok[name] = (upload.filename, content, attachments.check(upload.filename, content, limit))
+        except attachments.AttachmentError as e:
+            errors[name] = [message(e.key, lang(), **e.kw)]
+    return ok, errors
+
+
+def _bad_links(tpl: ProcessTemplate, data: dict) -> dict[str, list[str]]:
+    """A record-link must point at a record of this organization, of one of the allowed templates."""
+    errors = {}
+    choices = link_choices(tpl)
+    for name, options in choices.items():
+        if name in data and data[name] not in {v for v, _ in options}:
+            errors[name] = [message("link", lang())]
+    return errors
+
+
+def _forged_attachments(tpl: ProcessTemplate, data: dict, rec: Record | None) -> dict[str, list[str]]:
+    """An attachment reference can only be one the record already has (new files arrive as uploads)."""
+    errors = {}
+    for name, field in tpl.body["schema"]["properties"].items():
+        if field.get("format") == "attachment" and name in data and data[name] != (rec.data.get(name) if rec else None):
+            errors[name] = [message("invalid", lang())]
+    return errors
 
 
 @bp.route("/p/<key>/")
@@ -145,7 +197,8 @@ def new_record(org, key):
     tpl = _process_or_404(key)
     if request.method == "POST":
         return _handle_post(tpl, None)
-    return _form_page(tpl, MultiDict(), {}, rec=None)
+    prefill = MultiDict({k[5:]: v for k, v in request.args.items() if k.startswith("link.")})
+    return _form_page(tpl, prefill, {}, rec=None)
 
 
 @bp.route("/r/<int:record_id>")
@@ -161,8 +214,87 @@ def detail(org, record_id):
     check = trail.verify(db, g.org.id, record_id=rec.id)
     people = {u.id: u.name for u in db.exec(select(User).where(User.id.in_({rec.created_by, rec.updated_by} - {None}))).all()}
     current = library.adopted(db, g.org, rec.template_key)
+    steps = workflow.available(body, rec.state, g.roles) if can("org:write") else []
     return render_template("record_detail.html", rec=rec, tpl=tpl, sections=sections, events=events, revisions=revs,
-                           check=check, people=people, newer=current if current and current.id != tpl.id else None)
+                           check=check, people=people, newer=current if current and current.id != tpl.id else None,
+                           steps=steps, links=_links(rec, tpl), answer_with=_answer_with(rec),
+                           deletion_requested=any(e.action == "delete_request" for e in events))
+
+
+def _links(rec: Record, tpl: ProcessTemplate) -> list[tuple[str, Record]]:
+    """Records this one points to, and records that point to it (e.g. the corrective action answering it)."""
+    db = get_session()
+    out: list[tuple[str, Record]] = []
+    for name, field in tpl.body["schema"]["properties"].items():
+        if field.get("format") == "record-link" and str(rec.data.get(name, "")).isdigit():
+            target = db.get(Record, int(rec.data[name]))
+            if target and target.org_id == g.org.id:
+                out.append(("to", target))
+    for other in library.processes(db, g.org):
+        fields = [n for n, f in other.body["schema"]["properties"].items()
+                  if f.get("format") == "record-link" and rec.template_key in (f.get("linkTemplates") or [])]
+        if not fields:
+            continue
+        for r in db.exec(select(Record).where(Record.org_id == g.org.id, Record.template_key == other.key)).all():
+            if any(str(r.data.get(f)) == str(rec.id) for f in fields):
+                out.append(("from", r))
+    return out
+
+
+def _answer_with(rec: Record) -> list[tuple[ProcessTemplate, str]]:
+    """Processes whose records can link to this one (e.g. a corrective action for a nonconformity)."""
+    if not can("org:write"):
+        return []
+    out = []
+    for other in library.processes(get_session(), g.org):
+        for n, f in other.body["schema"]["properties"].items():
+            if f.get("format") == "record-link" and rec.template_key in (f.get("linkTemplates") or []):
+                out.append((other, n))
+                break
+    return out
+
+
+@bp.route("/r/<int:record_id>/transition", methods=["POST"])
+@allow("org:write")
+def transition(org, record_id):
+    rec, tpl = _record_or_404(record_id)
+    db = get_session()
+    try:
+        workflow.take(db, rec, tpl.body, request.form.get("name", ""), current_user, g.roles,
+                      comment=request.form.get("comment", ""), password=request.form.get("password"))
+    except workflow.WorkflowError as e:
+        db.rollback()
+        flash(str(e), "error")
+    else:
+        db.commit()
+        flash(_("State changed to “%(state)s”.", state=tr(tpl.body["workflow"]["states"][rec.state]["label"])), "success")
+    return redirect(url_for("records.detail", org=g.org.slug, record_id=rec.id), code=303)
+
+
+@bp.route("/r/<int:record_id>/request-deletion", methods=["POST"])
+@allow("org:write")
+def request_deletion(org, record_id):
+    """Records are never deleted: a deletion request is an event a manager and the auditor can see."""
+    rec, _tpl = _record_or_404(record_id)
+    reason = request.form.get("reason", "").strip()
+    if not reason:
+        flash(_("Give a reason for the deletion request."), "error")
+    else:
+        db = get_session()
+        trail.append(db, g.org.id, "delete_request", record_id=rec.id, actor=current_user, comment=reason[:1000])
+        db.commit()
+        flash(_("Deletion request recorded. The record stays, with the request in its history."), "info")
+    return redirect(url_for("records.detail", org=g.org.slug, record_id=rec.id), code=303)
+
+
+@bp.route("/attachments/<int:attachment_id>")
+@allow("org:read")
+def attachment(org, attachment_id):
+    att = get_session().get(Attachment, attachment_id)
+    if att is None or att.org_id != g.org.id:
+        abort(404)
+    return send_file(io.BytesIO(att.content), mimetype=att.content_type, as_attachment=True,
+                     download_name=att.filename, etag=att.sha256)
 
 
 @bp.route("/r/<int:record_id>/revisions/<int:number>")

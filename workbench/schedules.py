@@ -1,0 +1,99 @@
+"""What is due or overdue, from each adopted template's `schedule` and the organization's records.
+
+- `every_months` (internal audit, management review, drills): the next one is due N months after the
+  latest *completed* record (in a final workflow state), dated by `date_field`. Never done: due now.
+- `due_field` (+ `subject_field`): each subject (instrument, licence, vessel…) is due on the date in the
+  due field of its latest record; a newer record for the same subject clears the old due date.
+
+Items are `overdue` (due date passed), `due_soon` (within `warn_days`, default 30) or `done`.
+"""
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from sqlmodel import Session, select
+
+from workbench import library
+from workbench.models import Organization, ProcessTemplate, Record
+from workbench.workflow import is_final
+
+DEFAULT_WARN_DAYS = 30
+
+
+def add_months(d: date, months: int) -> date:
+    """Calendar months, clamped to the month's last day (Jan 31 + 1 month = Feb 28/29)."""
+    y, m = divmod(d.month - 1 + months, 12)
+    year, month = d.year + y, m + 1
+    return date(year, month, min(d.day, calendar.monthrange(year, month)[1]))
+
+
+@dataclass
+class DueItem:
+    template: ProcessTemplate
+    subject: str | None  # None for a periodic process
+    due: date
+    status: str  # overdue | due_soon | done
+    last_record: Record | None
+
+    @property
+    def days(self) -> int:
+        return (self.due - date.today()).days
+
+
+def status_of(due: date, today: date, warn_days: int = DEFAULT_WARN_DAYS) -> str:
+    if due < today:
+        return "overdue"
+    if due <= today + timedelta(days=warn_days):
+        return "due_soon"
+    return "done"
+
+
+def periodic_item(tpl: ProcessTemplate, recs: list[Record], today: date) -> DueItem:
+    body = tpl.body
+    months = body["schedule"]["every_months"]
+    completed = [r for r in recs if is_final(body, r.state) and r.record_date]
+    last = max(completed, key=lambda r: (r.record_date, r.id), default=None)
+    due = add_months(last.record_date, months) if last else today
+    status = "overdue" if last is None else status_of(due, today)
+    return DueItem(tpl, None, due, status, last)
+
+
+def subject_items(tpl: ProcessTemplate, recs: list[Record], today: date) -> list[DueItem]:
+    sched = tpl.body["schedule"]
+    warn = sched.get("warn_days", DEFAULT_WARN_DAYS)
+    latest: dict[str, Record] = {}
+    for r in recs:
+        if r.due_date is None:
+            continue
+        key = r.subject or f"#{r.id}"
+        cur = latest.get(key)
+        if cur is None or (r.record_date or r.due_date, r.id) > (cur.record_date or cur.due_date, cur.id):
+            latest[key] = r
+    return [DueItem(tpl, key, r.due_date, status_of(r.due_date, today, warn), r) for key, r in sorted(latest.items())]
+
+
+def due_items(db: Session, org: Organization, today: date | None = None) -> list[DueItem]:
+    today = today or date.today()
+    templates = [t for t in library.processes(db, org) if t.body.get("schedule")]
+    if not templates:
+        return []
+    keys = [t.key for t in templates]
+    by_key: dict[str, list[Record]] = {k: [] for k in keys}
+    for r in db.exec(select(Record).where(Record.org_id == org.id, Record.template_key.in_(keys))).all():
+        by_key[r.template_key].append(r)
+    items: list[DueItem] = []
+    for tpl in templates:
+        if "every_months" in tpl.body["schedule"]:
+            items.append(periodic_item(tpl, by_key[tpl.key], today))
+        else:
+            items.extend(subject_items(tpl, by_key[tpl.key], today))
+    return sorted(items, key=lambda i: (i.due, i.template.key, i.subject or ""))
+
+
+def summary(items: list[DueItem]) -> dict[str, list[DueItem]]:
+    out: dict[str, list[DueItem]] = {"overdue": [], "due_soon": [], "done": []}
+    for i in items:
+        out[i.status].append(i)
+    return out
