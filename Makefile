@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 HTMX   := static/vendor/htmx.min.js
-MO     := workbench/translations/zh_CN/LC_MESSAGES/messages.mo
+MO     := workbench/translations/zh_Hans_CN/LC_MESSAGES/messages.mo
 
 .PHONY: demo test install browser translations extract bench clean
 
@@ -29,7 +29,7 @@ $(HTMX): package.json package-lock.json
 	mkdir -p static/vendor
 	cp node_modules/htmx.org/dist/htmx.min.js $(HTMX)
 
-$(MO): workbench/translations/zh_CN/LC_MESSAGES/messages.po $(VENV)/.installed
+$(MO): workbench/translations/zh_Hans_CN/LC_MESSAGES/messages.po $(VENV)/.installed
 	$(BIN)/pybabel compile -q -d workbench/translations
 
 translations: $(MO)

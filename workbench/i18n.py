@@ -1,7 +1,7 @@
 """Language selection (zh_CN first, en) with Flask-Babel, and picking the zh/en text of template labels."""
 from __future__ import annotations
 
-from flask import Flask, request, session
+from flask import Flask, has_request_context, request, session
 from flask_babel import Babel, get_locale
 from flask_login import current_user
 
@@ -16,6 +16,8 @@ def remember_choice() -> None:
 
 
 def select_locale() -> str:
+    if not has_request_context():  # CLI commands, demo seeding
+        return "zh_CN"
     if session.get("lang") in LOCALES:
         return session["lang"]
     if getattr(current_user, "is_authenticated", False) and current_user.locale in LOCALES:

@@ -6,7 +6,7 @@ from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlmodel import func, select
 
-from workbench import library
+from workbench import library, schedules
 from workbench.auth import active_memberships
 from workbench.db import get_session
 from workbench.models import Organization, Record
@@ -37,7 +37,8 @@ def dashboard(org):
     stats = {key: (n, last) for key, n, last in db.exec(
         select(Record.template_key, func.count(Record.id), func.max(Record.record_date))
         .where(Record.org_id == g.org.id).group_by(Record.template_key)).all()}
-    return render_template("dashboard.html", groups=library.by_clause_group(templates), stats=stats)
+    due = schedules.summary(schedules.due_items(db, g.org))
+    return render_template("dashboard.html", groups=library.by_clause_group(templates), stats=stats, due=due)
 
 
 @bp.route("/healthz")
