@@ -22,6 +22,7 @@ from workbench.models import Organization
 POLICIES: dict[str, frozenset[str] | None] = {
     "public": None,  # anyone, signed in or not
     "login": None,  # any signed-in user
+    "admin": None,  # the instance administrator (User.is_admin)
     "org:read": frozenset({"member", "manager", "consultant", "auditor", "admin"}),
     "org:write": frozenset({"member", "manager", "admin"}),  # create/edit/transition records
     "org:manage": frozenset({"manager", "admin"}),  # members, audit access, adoption of versions
@@ -41,6 +42,8 @@ def allow(policy: str) -> Callable:
         def wrapper(*args, **kwargs):
             if policy != "public" and not current_user.is_authenticated:
                 return login_manager.unauthorized()
+            if policy == "admin" and not current_user.is_admin:
+                abort(403)
             roles = POLICIES[policy]
             if roles is not None:
                 slug = kwargs.get("org")

@@ -3,8 +3,9 @@ from flask import Flask
 
 
 def register_blueprints(app: Flask) -> None:
-    from workbench.views import account, main, records
+    from workbench.views import account, main, people, records
 
     app.register_blueprint(account.bp)
     app.register_blueprint(main.bp)
     app.register_blueprint(records.bp)
+    app.register_blueprint(people.bp)
