@@ -164,3 +164,16 @@ def test_edit_creates_revision_never_overwrites(history, db, client_for):
     c = client_for("member")
     page = c.get("/o/acme/r/2/revisions/2").get_data(as_text=True)
     assert "quantity" in page and ">10<" in page and ">7<" in page
+
+
+@pytest.mark.parametrize("name,sql,where", [t for t in TAMPERING if "record 1" in t[2] or "revision 1/" in t[2]
+                                            or t[0].startswith("event")], ids=lambda v: v if isinstance(v, str) else "")
+def test_record_level_verification_sees_tampering_of_its_own_rows(history, db, world, name, sql, where):
+    """verify(record_id=…) checks only one record's rows and neighbours; it must still catch them."""
+    tamper(db, "PRAGMA foreign_keys=OFF")
+    affected = {e.record_id for e in db.exec(select(Event).where(Event.org_id == world.acme.id)).all()}
+    tamper(db, sql)
+    whole = trail.verify(db, world.acme.id)
+    assert not whole.ok
+    hits = [rid for rid in affected if rid and not trail.verify(db, world.acme.id, record_id=rid).ok]
+    assert hits, f"{name}: no record-level check noticed"

@@ -85,14 +85,13 @@ class Verification:
 
 
 def verify(db: Session, org_id: int, record_id: int | None = None) -> Verification:
-    """Recompute the organization's chain; with record_id, report only problems touching that record."""
+    """Recompute the organization's chain; with record_id, check only what touches that record."""
+    if record_id is not None:
+        return verify_record(db, org_id, record_id)
     result = Verification(org_id)
     events = db.exec(select(Event).where(Event.org_id == org_id).order_by(Event.id)).all()
     result.events = len(events)
     prev = GENESIS
-    # per record: the revisions and the state the chain says it has
-    chain_revisions: dict[int, dict[int, str]] = {}
-    chain_state: dict[int, str] = {}
     for expected_seq, e in enumerate(events, start=1):
         where = f"event #{e.seq} (id {e.id})"
         if e.seq != expected_seq:
@@ -102,17 +101,52 @@ def verify(db: Session, org_id: int, record_id: int | None = None) -> Verificati
         if event_hash(e) != e.hash:
             result.problems.append(Problem(where, "content changed after it was written (hash mismatch)"))
         prev = e.hash
-        if e.record_id is not None:
-            rev = (e.detail or {}).get("revision")
-            if rev is not None and e.action in ("create", "edit"):
-                chain_revisions.setdefault(e.record_id, {})[int(rev)] = e.data_digest
-            if e.to_state:
-                chain_state[e.record_id] = e.to_state
+    records = db.exec(select(Record).where(Record.org_id == org_id)).all()
+    result.problems += _record_problems(db, records, events, expect_all=True)
+    return result
 
-    q = select(Record).where(Record.org_id == org_id)
-    if record_id is not None:
-        q = q.where(Record.id == record_id)
-    records = db.exec(q).all()
+
+def verify_record(db: Session, org_id: int, record_id: int) -> Verification:
+    """The record's events (hash, and links to their neighbours in the chain), revisions and state."""
+    result = Verification(org_id)
+    events = db.exec(select(Event).where(Event.org_id == org_id, Event.record_id == record_id).order_by(Event.id)).all()
+    result.events = len(events)
+    seqs = {s for e in events for s in (e.seq - 1, e.seq + 1)} - {e.seq for e in events}
+    neighbours = {n.seq: n for n in db.exec(select(Event).where(Event.org_id == org_id, Event.seq.in_(seqs))).all()} if seqs else {}
+    by_seq = {**neighbours, **{e.seq: e for e in events}}
+    last_seq = db.exec(select(func.max(Event.seq)).where(Event.org_id == org_id)).one() or 0
+    for e in events:
+        where = f"event #{e.seq} (id {e.id})"
+        if event_hash(e) != e.hash:
+            result.problems.append(Problem(where, "content changed after it was written (hash mismatch)"))
+        before = by_seq.get(e.seq - 1)
+        if (before.hash if before else GENESIS if e.seq == 1 else None) != e.prev_hash:
+            result.problems.append(Problem(where, "does not link to the previous event (row deleted, inserted or re-ordered)"))
+        after = by_seq.get(e.seq + 1)
+        if e.seq < last_seq and (after is None or after.prev_hash != e.hash):
+            result.problems.append(Problem(where, "the next event does not link to it (row deleted, inserted or re-ordered)"))
+    rec = db.get(Record, record_id)
+    if rec is None or rec.org_id != org_id:
+        if any(e.action == "create" for e in events):
+            result.problems.append(Problem(f"record {record_id}", "is missing (deleted)"))
+        return result
+    result.problems += _record_problems(db, [rec], events, expect_all=False)
+    return result
+
+
+def _record_problems(db: Session, records: list[Record], events: list[Event], expect_all: bool) -> list[Problem]:
+    """Cross-check records and their revisions against what the chain says about them."""
+    problems: list[Problem] = []
+    chain_revisions: dict[int, dict[int, str]] = {}
+    chain_state: dict[int, str] = {}
+    for e in events:
+        if e.record_id is None:
+            continue
+        rev = (e.detail or {}).get("revision")
+        if rev is not None and e.action in ("create", "edit"):
+            chain_revisions.setdefault(e.record_id, {})[int(rev)] = e.data_digest
+        if e.to_state:
+            chain_state[e.record_id] = e.to_state
     rec_ids = {r.id for r in records}
     revisions: dict[int, list[Revision]] = {}
     if rec_ids:
@@ -122,31 +156,25 @@ def verify(db: Session, org_id: int, record_id: int | None = None) -> Verificati
         expected = chain_revisions.get(r.id, {})
         stored = {rv.number: rv for rv in revisions.get(r.id, [])}
         if not expected:
-            result.problems.append(Problem(f"record {r.id}", "has no creation event in the chain"))
+            problems.append(Problem(f"record {r.id}", "has no creation event in the chain"))
             continue
         for number, dig in sorted(expected.items()):
             rv = stored.get(number)
             if rv is None:
-                result.problems.append(Problem(f"revision {r.id}/{number}", "is missing (deleted)"))
+                problems.append(Problem(f"revision {r.id}/{number}", "is missing (deleted)"))
             elif digest(rv.data) != dig or rv.digest != dig:
-                result.problems.append(Problem(f"revision {r.id}/{number}", "data changed after it was written"))
+                problems.append(Problem(f"revision {r.id}/{number}", "data changed after it was written"))
         for number in sorted(set(stored) - set(expected)):
-            result.problems.append(Problem(f"revision {r.id}/{number}", "is not in the chain (inserted)"))
+            problems.append(Problem(f"revision {r.id}/{number}", "is not in the chain (inserted)"))
         latest = max(expected)
         if r.revision != latest or digest(r.data) != expected[latest]:
-            result.problems.append(Problem(f"record {r.id}", "current data differs from its latest recorded revision"))
+            problems.append(Problem(f"record {r.id}", "current data differs from its latest recorded revision"))
         if chain_state.get(r.id) and r.state != chain_state[r.id]:
-            result.problems.append(Problem(f"record {r.id}", f"state '{r.state}' differs from the chain's '{chain_state[r.id]}'"))
-    # records the chain knows but the table lost
-    if record_id is None:
+            problems.append(Problem(f"record {r.id}", f"state '{r.state}' differs from the chain's '{chain_state[r.id]}'"))
+    if expect_all:
         for rid in sorted(set(chain_revisions) - rec_ids):
-            result.problems.append(Problem(f"record {rid}", "is missing (deleted)"))
-    else:
-        result.problems = [p for p in result.problems
-                           if p.where.startswith(("event", f"record {record_id}", f"revision {record_id}/"))]
-        if record_id in chain_revisions and record_id not in rec_ids:
-            result.problems.append(Problem(f"record {record_id}", "is missing (deleted)"))
-    return result
+            problems.append(Problem(f"record {rid}", "is missing (deleted)"))
+    return problems
 
 
 def count_events(db: Session, org_id: int) -> int:
