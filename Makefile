@@ -30,7 +30,7 @@ $(HTMX): package.json package-lock.json
 	cp node_modules/htmx.org/dist/htmx.min.js $(HTMX)
 
 $(MO): workbench/translations/zh_Hans_CN/LC_MESSAGES/messages.po $(VENV)/.installed
-	$(BIN)/pybabel compile -q -d workbench/translations
+	$(BIN)/pybabel compile -d workbench/translations
 
 translations: $(MO)
 

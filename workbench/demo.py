@@ -144,7 +144,7 @@ def plan(body: dict, today: date, rnd: random.Random) -> list[tuple[date, dict, 
         # the latest one lies between 1 and n+1 months back: some processes are overdue, most are not
         back = rnd.choice([2, 3, max(1, n - 1), n + 1]) if n > 1 else 1
         d = add_months(today, -back)
-        while d > add_months(today, -13):
+        while not out or d > add_months(today, -13):
             out.append((d - timedelta(days=rnd.randint(0, 6)), examples[len(out) % len(examples)], None))
             d = add_months(d, -n)
     elif "due_field" in sched:

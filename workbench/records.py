@@ -30,16 +30,27 @@ def derived_fields(template: dict, data: dict) -> dict:
         title = next((data[k] for k, s in props.items() if s.get("type") == "string" and isinstance(data.get(k), str)
                       and s.get("format") not in ("attachment", "record-link")), "")
     date_field = sched.get("date_field") or (title_field if (props.get(title_field or "") or {}).get("format") == "date" else None)
-    if not date_field:
-        date_field = next((k for k, s in props.items() if s.get("format") in ("date", "date-time") and k in data), None)
     subject = sched.get("subject_field")
     due = sched.get("due_field")
+    if not date_field:  # the first date the record carries that is not its due / expiry date
+        date_field = next((k for k, s in props.items()
+                           if s.get("format") in ("date", "date-time") and k in data and k != due), None)
     return {
         "title": str(title)[:300],
         "record_date": _to_date(data.get(date_field)) if date_field else None,
         "subject": str(data[subject])[:200] if subject and data.get(subject) is not None else None,
         "due_date": _to_date(data.get(due)) if due else None,
     }
+
+
+def local_date(at: datetime, org: Organization) -> date:
+    """The calendar day of `at` in the organization's time zone."""
+    from zoneinfo import ZoneInfo
+
+    try:
+        return at.astimezone(ZoneInfo(org.timezone)).date()
+    except Exception:  # noqa: BLE001 - unknown zone name: China Standard Time
+        return at.astimezone(ZoneInfo("Asia/Shanghai")).date()
 
 
 def create(db: Session, org: Organization, tpl: ProcessTemplate, data: dict, user, at: datetime | None = None) -> Record:
@@ -49,10 +60,11 @@ def create(db: Session, org: Organization, tpl: ProcessTemplate, data: dict, use
     """
     body = tpl.body
     now = at or utcnow()
+    derived = derived_fields(body, data)
+    derived["record_date"] = derived["record_date"] or local_date(now, org)
     rec = Record(org_id=org.id, template_id=tpl.id, template_key=tpl.key, state=body["workflow"]["initial"],
                  revision=1, data=data, created_at=now, updated_at=now,
-                 created_by=getattr(user, "id", None), updated_by=getattr(user, "id", None),
-                 **derived_fields(body, data))
+                 created_by=getattr(user, "id", None), updated_by=getattr(user, "id", None), **derived)
     db.add(rec)
     db.flush()
     dig = trail.digest(data)
@@ -74,7 +86,8 @@ def edit(db: Session, rec: Record, tpl: ProcessTemplate, data: dict, user, comme
     db.add(rev)
     rec.data, rec.revision, rec.updated_at, rec.updated_by = data, number, now, getattr(user, "id", None)
     for k, v in derived_fields(tpl.body, data).items():
-        setattr(rec, k, v)
+        if k != "record_date" or v is not None:  # a record without a date field keeps the day it was made
+            setattr(rec, k, v)
     db.add(rec)
     trail.append(db, rec.org_id, "edit", record_id=rec.id, actor=user, comment=comment, data_digest=dig,
                  detail={"revision": number, "changed": changes[:50]})
