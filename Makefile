@@ -34,11 +34,12 @@ $(MO): workbench/translations/zh_Hans_CN/LC_MESSAGES/messages.po $(VENV)/.instal
 
 translations: $(MO)
 
-# Debian's Chromium (and CJK fonts, so screenshots and exports show Chinese) for the Playwright tests.
+# Debian packages the tests use: Chromium (Playwright drives it), CJK fonts (screenshots and exports
+# show Chinese) and a PostgreSQL server (the suite runs core flows on a throw-away cluster too).
 browser:
-	@if [ ! -x /usr/bin/chromium ] || ! fc-list 2>/dev/null | grep -qi "Noto Sans CJK"; then \
+	@if [ ! -x /usr/bin/chromium ] || ! fc-list 2>/dev/null | grep -qi "Noto Sans CJK" || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium fonts-noto-cjk postgresql >/dev/null; \
 	fi
 
 # Developers: refresh the message catalogue after changing UI strings.

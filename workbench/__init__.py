@@ -88,6 +88,21 @@ def _jinja_helpers(app: Flask) -> None:
         org = getattr(g, "org", None)
         return url_for("records.attachment", org=org.slug, attachment_id=att) if att and org else None
 
+    def localtime(dt, fmt: str = "%Y-%m-%d %H:%M") -> str:
+        """A stored UTC time in the organization's time zone (China Standard Time by default)."""
+        from zoneinfo import ZoneInfo
+
+        from flask import g
+
+        if dt is None:
+            return "—"
+        try:
+            zone = ZoneInfo(getattr(getattr(g, "org", None), "timezone", None) or "Asia/Shanghai")
+        except Exception:  # noqa: BLE001
+            zone = ZoneInfo("Asia/Shanghai")
+        return dt.astimezone(zone).strftime(fmt)
+
+    app.jinja_env.filters["localtime"] = localtime
     app.jinja_env.globals.update(can=can, display=lambda schema, value: display(schema, value, lang()),
                                  attachment_href=attachment_href)
     app.jinja_env.tests["number_like"] = lambda s: str(s).isdigit()

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlmodel import Session, func, select
 
-from workbench.models import Event, Record, Revision, utcnow
+from workbench.models import Event, Organization, Record, Revision, utcnow
 
 GENESIS = "0" * 64
 
@@ -47,8 +47,14 @@ def event_hash(e: Event) -> str:
 def append(db: Session, org_id: int, action: str, *, record_id: int | None = None, actor=None,
            from_state: str | None = None, to_state: str | None = None, comment: str = "",
            detail: dict | None = None, data_digest: str = "", at: datetime | None = None) -> Event:
-    """Add the next event of the organization's chain to the session (the caller commits)."""
+    """Add the next event of the organization's chain to the session (the caller commits).
+
+    The organization's row is locked (SELECT … FOR NO KEY UPDATE on PostgreSQL: it does not conflict with the
+    key-share locks that inserting rows referencing the organization take), so concurrent requests
+    of several workers append one after the other instead of both taking the same sequence number.
+    """
     db.flush()
+    db.exec(select(Organization.id).where(Organization.id == org_id).with_for_update(key_share=True)).one()
     last = db.exec(select(Event).where(Event.org_id == org_id).order_by(Event.seq.desc()).limit(1)).first()
     e = Event(org_id=org_id, seq=(last.seq + 1) if last else 1, record_id=record_id,
               actor_id=getattr(actor, "id", None), actor_name=getattr(actor, "name", "") or "",
