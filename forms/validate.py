@@ -50,14 +50,15 @@ def _field_messages(e: ValidationError, root: dict, lang: str):
                     if dep not in inst:
                         yield dotted(base + [dep]), message("required_when", lang, field=_label(e.schema, name, lang))
     elif kind in ("oneOf", "anyOf"):
-        # point at the most relevant branch's field errors when there are some
-        yielded = False
-        for sub in sorted(e.context or [], key=lambda s: -len(s.absolute_path)):
-            if sub.validator == "required":
+        # the branch whose discriminator (a const / enum test) matches tells what is missing
+        branches: dict[int, list[ValidationError]] = {}
+        for sub in e.context or []:
+            branches.setdefault(sub.relative_schema_path[0], []).append(sub)
+        chosen = [errs for errs in branches.values() if not any(x.validator in ("const", "enum") for x in errs)]
+        if len(chosen) == 1:
+            for sub in chosen[0]:
                 yield from _field_messages(sub, root, lang)
-                yielded = True
-                break
-        if not yielded:
+        else:
             yield dotted(base) or FORM_ERROR, message(kind if kind == "oneOf" else "invalid", lang)
     elif kind == "format":
         yield dotted(base) or FORM_ERROR, message(e.validator_value, lang)

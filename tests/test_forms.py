@@ -217,3 +217,28 @@ def test_labels_and_values_are_escaped(app, world, client_for):
     html = c.get("/o/acme/p/evil/new").get_data(as_text=True)
     assert "<script>alert(1)</script>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+ONE_OF = {
+    "type": "object",
+    "required": ["kind"],
+    "properties": {
+        "kind": {"type": "string", "enum": ["internal", "external"], "label": {"zh": "类别", "en": "Kind"},
+                 "enumLabels": {"internal": {"zh": "内部", "en": "Internal"}, "external": {"zh": "外部", "en": "External"}}},
+        "department": {"type": "string", "label": {"zh": "部门", "en": "Department"}},
+        "supplier": {"type": "string", "label": {"zh": "供方", "en": "Supplier"}},
+    },
+    "oneOf": [
+        {"properties": {"kind": {"const": "internal"}}, "required": ["department"]},
+        {"properties": {"kind": {"const": "external"}}, "required": ["supplier"]},
+    ],
+}
+
+
+def test_one_of_alternatives_show_conditions_and_field_errors():
+    sections = forms.build_form(ONE_OF, None, MultiDict(), {}, "zh")
+    widgets = {w.path: w for w in sections[0].widgets}
+    assert widgets["department"].show_if.values == ["internal"] and widgets["department"].required_note
+    assert widgets["supplier"].show_if.text == "类别 = 外部"
+    assert forms.validate(ONE_OF, {"kind": "external"}, "en") == {"supplier": ["This field is required"]}
+    assert forms.validate(ONE_OF, {"kind": "internal", "department": "质量部"}, "en") == {}

@@ -142,6 +142,16 @@ def test_attachment_is_stored_with_its_hash_in_the_chain(app, db, world, client_
     href = re.search(r'href="(/o/acme/attachments/\d+)"', page).group(1)
     download = c.get(href)
     assert download.data == PDF and "attachment" in download.headers["Content-Disposition"]
+    assert trail.verify(db, world.acme.id).ok
+    # changing the stored file is detected by the chain
+    from sqlalchemy import text
+
+    db.execute(text("UPDATE attachment SET content = :c"), {"c": PDF + b"tampered"})
+    db.commit()
+    db.expire_all()
+    v = trail.verify(db, world.acme.id)
+    assert not v.ok and str(v.first).startswith(f"attachment {att.id}: file content changed")
+    assert not trail.verify(db, world.acme.id, record_id=rec.id).ok
     # another organization cannot download it
     outsider = client_for("outsider")
     assert outsider.get(href).status_code == 404

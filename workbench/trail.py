@@ -109,6 +109,7 @@ def verify(db: Session, org_id: int, record_id: int | None = None) -> Verificati
         prev = e.hash
     records = db.exec(select(Record).where(Record.org_id == org_id)).all()
     result.problems += _record_problems(db, records, events, expect_all=True)
+    result.problems += _attachment_problems(db, events)
     return result
 
 
@@ -137,7 +138,28 @@ def verify_record(db: Session, org_id: int, record_id: int) -> Verification:
             result.problems.append(Problem(f"record {record_id}", "is missing (deleted)"))
         return result
     result.problems += _record_problems(db, [rec], events, expect_all=False)
+    result.problems += _attachment_problems(db, events)
     return result
+
+
+def _attachment_problems(db: Session, events: list[Event]) -> list[Problem]:
+    """Every attached file is still there, unchanged (its SHA-256 is the one the chain recorded)."""
+    import hashlib
+
+    from workbench.models import Attachment
+
+    problems = []
+    for e in events:
+        if e.action != "attach":
+            continue
+        att_id = (e.detail or {}).get("attachment")
+        att = db.get(Attachment, att_id) if att_id else None
+        where = f"attachment {att_id}"
+        if att is None or att.org_id != e.org_id:
+            problems.append(Problem(where, "is missing (deleted)"))
+        elif att.sha256 != e.data_digest or hashlib.sha256(att.content).hexdigest() != e.data_digest:
+            problems.append(Problem(where, "file content changed after it was attached"))
+    return problems
 
 
 def _record_problems(db: Session, records: list[Record], events: list[Event], expect_all: bool) -> list[Problem]:
