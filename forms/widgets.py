@@ -109,7 +109,7 @@ class FormBuilder:
             then = block.get("then") or {}
             for name in list((then.get("properties") or {})) + list(then.get("required") or []):
                 if name != cond.field:
-                    self.conditions.setdefault(name, cond)
+                    self._add_condition(name, cond)
             self.conditional_required.update(then.get("required") or [])
         for alt in self.schema.get("oneOf") or []:
             cond = self._condition_of({"properties": {k: v for k, v in (alt.get("properties") or {}).items()
@@ -117,8 +117,19 @@ class FormBuilder:
             if cond:
                 for name in alt.get("required") or []:
                     if name != cond.field:
-                        self.conditions.setdefault(name, cond)
+                        self._add_condition(name, cond)
                         self.conditional_required.add(name)
+
+    def _add_condition(self, name: str, cond: Condition) -> None:
+        """A field governed by several values of the same field is shown for any of them."""
+        have = self.conditions.get(name)
+        if have is None:
+            self.conditions[name] = cond
+        elif have.field == cond.field:
+            values = have.values + [v for v in cond.values if v not in have.values]
+            extra = cond.text.split(" = ", 1)[-1]
+            self.conditions[name] = Condition(have.field, values, f"{have.text} / {extra}")
+        # conditions on two different fields: the first one decides visibility (the page notes it)
 
     # building ------------------------------------------------------------------------------
     def sections(self) -> list[Section]:
@@ -215,8 +226,8 @@ def _as_value(v: Any) -> str:
 
 
 def _hint_key(path: str) -> str:
-    """'items.3.note' -> 'items.note' (ui.widgets names fields without row indices)."""
-    return ".".join(p for p in path.split(".") if not p.isdigit())
+    """'items.3.note' -> 'items.*.note': ui.widgets names table columns with '*' for the row (as validated)."""
+    return ".".join("*" if p.isdigit() else p for p in path.split("."))
 
 
 def build_form(schema: dict, ui: dict | None, values: MultiDict, errors: dict[str, list[str]] | None = None,

@@ -27,4 +27,6 @@
   document.addEventListener("change", function () { refresh(); });
   document.addEventListener("DOMContentLoaded", function () { refresh(); });
   document.addEventListener("htmx:afterSwap", function () { refresh(); });
+  // htmx settles attributes after the swap; hide again once it has
+  document.addEventListener("htmx:afterSettle", function () { refresh(); });
 })();

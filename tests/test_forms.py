@@ -242,3 +242,20 @@ def test_one_of_alternatives_show_conditions_and_field_errors():
     assert widgets["supplier"].show_if.text == "类别 = 外部"
     assert forms.validate(ONE_OF, {"kind": "external"}, "en") == {"supplier": ["This field is required"]}
     assert forms.validate(ONE_OF, {"kind": "internal", "department": "质量部"}, "en") == {}
+
+
+def test_column_widget_hints_and_merged_conditions():
+    schema = {"type": "object", "properties": {
+        "result": {"type": "string", "enum": ["a", "b", "c"], "label": {"zh": "结果", "en": "Result"},
+                   "enumLabels": {"a": {"zh": "甲", "en": "A"}, "b": {"zh": "乙", "en": "B"}, "c": {"zh": "丙", "en": "C"}}},
+        "why": {"type": "string", "label": {"zh": "原因", "en": "Why"}},
+        "rows": {"type": "array", "label": {"zh": "行", "en": "Rows"}, "items": {"type": "object", "properties": {
+            "note": {"type": "string", "label": {"zh": "备注", "en": "Note"}}}}}},
+        "allOf": [{"if": {"properties": {"result": {"const": "b"}}, "required": ["result"]}, "then": {"required": ["why"]}},
+                  {"if": {"properties": {"result": {"const": "c"}}, "required": ["result"]}, "then": {"required": ["why"]}}]}
+    ui = {"widgets": {"rows.*.note": "textarea"}}
+    values = MultiDict([("rows.__row", "0")])
+    [section] = forms.build_form(schema, ui, values, {}, "en")
+    w = {x.path: x for x in section.widgets}
+    assert w["why"].show_if.values == ["b", "c"] and w["why"].show_if.text == "Result = B / C"
+    assert w["rows"].rows[0][1][0].kind == "textarea"

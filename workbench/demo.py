@@ -252,4 +252,8 @@ def seed(today: date | None = None) -> SeedReport:
         report.records += _seed_records(db, other, {"manager": boss, "member": boss, "ehs": boss}, today, rnd,
                                         keys=["environmental-aspects", "emergency-drill", "internal-audit"],
                                         skipped=report.skipped_steps)
+    # a surveillance audit in progress: the demo auditor's engagement, a drawn sample, one minor NC (idempotent)
+    from workbench.audit.service import seed_demo_engagement
+
+    seed_demo_engagement(db, demo, users["manager@demo.example"], users["auditor@demo.example"], today)
     return report

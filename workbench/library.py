@@ -74,3 +74,45 @@ def by_clause_group(templates: list[ProcessTemplate]) -> list[tuple[str, list[Pr
         tops = sorted({clauses.top_level(c["clause"]) for c in t.body["clauses"]}, key=int)
         groups[tops[0]].append(t)
     return sorted(groups.items(), key=lambda kv: int(kv[0]))
+
+
+# --- versions the organization could adopt (consultant studio) ----------------------------------------------
+
+
+def published_versions(db: Session, org: Organization, key: str) -> list[ProcessTemplate]:
+    """Every published version of a process the organization can use: the shipped library's and its own,
+    oldest first (on equal numbers the organization's own version counts as the newer)."""
+    from sqlalchemy import or_
+
+    rows = db.exec(select(ProcessTemplate).where(
+        ProcessTemplate.key == key, ProcessTemplate.status == "published",
+        or_(ProcessTemplate.org_id.is_(None), ProcessTemplate.org_id == org.id))).all()
+    return sorted(rows, key=lambda t: (t.version, t.org_id is not None, t.id))
+
+
+def available_updates(db: Session, org: Organization) -> list[tuple[ProcessTemplate | None, ProcessTemplate]]:
+    """(adopted version or None, newest version) for every process with a newer version than the adopted one,
+    and for processes published for the organization that it has not adopted yet."""
+    from sqlalchemy import or_
+
+    current = {a.key: a.template_id for a in db.exec(select(Adoption).where(Adoption.org_id == org.id)).all()}
+    newest: dict[str, ProcessTemplate] = {}
+    by_id: dict[int, ProcessTemplate] = {}
+    for t in db.exec(select(ProcessTemplate).where(
+            ProcessTemplate.status == "published",
+            or_(ProcessTemplate.org_id.is_(None), ProcessTemplate.org_id == org.id))).all():
+        by_id[t.id] = t
+        best = newest.get(t.key)
+        if best is None or (t.version, t.org_id is not None, t.id) > (best.version, best.org_id is not None, best.id):
+            newest[t.key] = t
+    out: list[tuple[ProcessTemplate | None, ProcessTemplate]] = []
+    for key, new in newest.items():
+        cur = by_id.get(current[key]) if key in current else None
+        if key in current and cur is None:
+            cur = db.get(ProcessTemplate, current[key])
+        if cur is None:
+            if key not in current and new.org_id == org.id:
+                out.append((None, new))
+        elif new.id != cur.id and new.version > cur.version:
+            out.append((cur, new))
+    return sorted(out, key=lambda pair: pair[1].key)

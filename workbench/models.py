@@ -132,3 +132,7 @@ class Attachment(SQLModel, table=True):
     content: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     created_at: datetime = Field(default_factory=utcnow)
     created_by: Optional[int] = Field(default=None, foreign_key="user.id")
+
+
+from workbench.audit import models as audit_models  # noqa: F401,E402  (registers the audit tables)
+from workbench.studio import models as studio_models  # noqa: F401
