@@ -11,7 +11,7 @@ from typing import Any
 
 from werkzeug.datastructures import MultiDict
 
-from forms.values import datetime_to_local, kind_of, row_indices  # noqa: F401 (re-exported for views)
+from forms.values import datetime_to_local, kind_of, row_indices
 
 
 @dataclass

@@ -2,7 +2,7 @@
 the demo organization shows a realistic mix."""
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import date
 
 import pytest
 

@@ -7,7 +7,7 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
-from sqlmodel import Session, select
+from sqlmodel import select
 
 from tests.conftest import PASSWORD, load_fixture
 from workbench import records, trail, workflow

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Iterable
+from typing import Any
 
 from sqlmodel import Session, select
 
@@ -112,9 +112,3 @@ def diff(old: Any, new: Any, path: str = "") -> list[tuple[str, Any, Any]]:
         return out
     return [] if old == new else [(path, old, new)]
 
-
-def org_records(db: Session, org_id: int, keys: Iterable[str] | None = None):
-    q = select(Record).where(Record.org_id == org_id)
-    if keys is not None:
-        q = q.where(Record.template_key.in_(list(keys)))
-    return db.exec(q).all()

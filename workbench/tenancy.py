@@ -30,8 +30,6 @@ POLICIES: dict[str, frozenset[str] | None] = {
     "org:audit": frozenset({"auditor", "manager", "admin"}),  # engagements, samples, findings
 }
 
-WRITE_ROLES = POLICIES["org:write"]
-
 
 def allow(policy: str) -> Callable:
     if policy not in POLICIES:

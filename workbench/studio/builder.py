@@ -1634,7 +1634,7 @@ def _apply_workflow(t: dict, form: MultiDict, errors: dict) -> dict:
 def _apply_workflow_rows(t: dict, form: MultiDict, errors: dict) -> dict:
     d = describe(t)["workflow"]
     t = _copy(t)
-    wf = _wf(t)
+    _wf(t)  # make sure the workflow structure exists before rows are applied
     before = {st["name"]: st for st in d["states"]}
     finals = set(form.getlist("s:final"))
     rows = list(zip(form.getlist("s:orig"), form.getlist("s:name"), form.getlist("s:zh"), form.getlist("s:en")))

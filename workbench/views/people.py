@@ -25,7 +25,7 @@ def org_members(org):
                 members.remove(db, g.org, request.form.get("remove", type=int) or 0)
                 flash(_("Membership removed."), "info")
             else:
-                m = members.add(db, g.org, request.form.get("email", ""), request.form.get("role", ""),
+                members.add(db, g.org, request.form.get("email", ""), request.form.get("role", ""),
                                 request.form.get("name", ""), request.form.get("password", ""))
                 flash(_("Access granted."), "success")
             return redirect(url_for("people.org_members", org=g.org.slug), code=303)
