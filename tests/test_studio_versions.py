@@ -68,7 +68,7 @@ def test_publishing_through_the_page_refuses_invalid_drafts(app, world, client_f
     resp = c.post(f"/studio/o/acme/d/{draft_id}/publish", data=form)
     assert resp.status_code == 422
     html = resp.get_data(as_text=True)
-    assert "$.clauses[0].clause" in html and "Not published" in html
+    assert "$.clauses[0].clause" in html and "未发布" in html
     assert rows(app, "forklift-check") == []
     assert draft_body(app, draft_id)["schema"]["properties"]["result"]["label"]["en"] == "Verdict"
 
@@ -98,8 +98,8 @@ def test_v2_leaves_v1_records_alone_and_new_records_follow_adoption(app, world, 
     assert draft_body(app, draft_id) is None  # the draft became the version
     assert member.get("/o/acme/p/forklift-check/new").status_code == 404  # not adopted yet
     dash = manager.get("/o/acme/").get_data(as_text=True)
-    assert "New template versions to adopt" in dash and "叉车点检" in dash
-    assert "New template versions to adopt" not in member.get("/o/acme/").get_data(as_text=True)
+    assert "待采用的模板新版本" in dash and "叉车点检" in dash
+    assert "待采用的模板新版本" not in member.get("/o/acme/").get_data(as_text=True)
     assert adopt(consultant, "forklift-check", v1.id).status_code == 403  # consultants do not adopt
     assert adopt(member, "forklift-check", v1.id).status_code == 403
     assert adopt(manager, "forklift-check", v1.id).status_code == 303
@@ -125,8 +125,8 @@ def test_v2_leaves_v1_records_alone_and_new_records_follow_adoption(app, world, 
     # until the manager adopts v2, new records use v1; the manager is told a new version exists
     assert 'id="f-driver"' not in member.get("/o/acme/p/forklift-check/new").get_data(as_text=True)
     listing = manager.get("/o/acme/p/forklift-check/").get_data(as_text=True)
-    assert "Version 2 of this template is available" in listing
-    assert "Version 2 of this template is available" not in member.get("/o/acme/p/forklift-check/").get_data(as_text=True)
+    assert "此模板的版本 2 已可用" in listing
+    assert "此模板的版本 2 已可用" not in member.get("/o/acme/p/forklift-check/").get_data(as_text=True)
     diff = manager.get(f"/studio/o/acme/t/forklift-check/diff?a={v1.id}&b={v2.id}").get_data(as_text=True)
     assert "司机" in diff and "检查结论" in diff and "结论 / Result" in diff
     assert adopt(manager, "forklift-check", v2.id, "/o/acme/p/forklift-check/").status_code == 303
@@ -141,7 +141,7 @@ def test_v2_leaves_v1_records_alone_and_new_records_follow_adoption(app, world, 
     assert "检查结论" in detail and "李强" in detail
     with Session(app.extensions["workbench.engine"]) as s:
         assert sorted(r.template_id for r in s.exec(select(Record)).all()) == [v1.id, v2.id]
-    assert "New template versions to adopt" not in manager.get("/o/acme/").get_data(as_text=True)
+    assert "待采用的模板新版本" not in manager.get("/o/acme/").get_data(as_text=True)
 
 
 def test_manager_may_publish_and_adopt_at_once(app, world, client_for):
