@@ -218,3 +218,15 @@ def test_links_point_to_records_of_the_same_organization(app, db, world, client_
     assert r.status_code == 303
     back = c.get(f"/o/acme/r/{rec.id}").get_data(as_text=True)
     assert "返工" in back  # the answering record is listed on the source
+
+
+def test_links_made_with_an_older_version_still_show(app, db, world, rec):
+    v1 = world.add_template(LINKED, world.acme)
+    with app.app_context():
+        answer = records.create(db, world.acme, v1, {"what": "返工", "source": str(rec.id)}, world.users["member"])
+        db.commit()
+        v2_body = {**LINKED, "version": 2, "schema": {**LINKED["schema"], "properties": {
+            "what": LINKED["schema"]["properties"]["what"]}}}
+        world.add_template(v2_body, world.acme)  # the adopted version no longer has the link field
+        assert ("from", answer) in [(d, r) for d, r in records.linked(db, rec, _tpl(db, rec))]
+        assert [(d, r.id) for d, r in records.linked(db, answer, v1)] == [("to", rec.id)]

@@ -94,6 +94,29 @@ def edit(db: Session, rec: Record, tpl: ProcessTemplate, data: dict, user, comme
     return rev
 
 
+def linked(db: Session, rec: Record, tpl: ProcessTemplate) -> list[tuple[str, Record]]:
+    """("to", r): records this one's link fields point at; ("from", r): records whose link fields point here
+    (e.g. the corrective action answering a nonconformity). Each record's own template version decides
+    which of its fields are links, so answers made with older versions are found too."""
+    out: list[tuple[str, Record]] = []
+    for name, field in tpl.body["schema"]["properties"].items():
+        if field.get("format") == "record-link" and str(rec.data.get(name, "")).isdigit():
+            target = db.get(Record, int(rec.data[name]))
+            if target and target.org_id == rec.org_id:
+                out.append(("to", target))
+    versions = db.exec(select(ProcessTemplate).where(
+        (ProcessTemplate.org_id == rec.org_id) | ProcessTemplate.org_id.is_(None))).all()
+    fields = {t.id: [n for n, f in t.body["schema"]["properties"].items()
+                     if f.get("format") == "record-link" and rec.template_key in (f.get("linkTemplates") or [])]
+              for t in versions}
+    fields = {tid: names for tid, names in fields.items() if names}
+    if fields:
+        for r in db.exec(select(Record).where(Record.org_id == rec.org_id, Record.template_id.in_(list(fields)))).all():
+            if any(str(r.data.get(n)) == str(rec.id) for n in fields[r.template_id]):
+                out.append(("from", r))
+    return out
+
+
 def revisions(db: Session, rec: Record) -> list[Revision]:
     return list(db.exec(select(Revision).where(Revision.record_id == rec.id).order_by(Revision.number)).all())
 

@@ -37,10 +37,6 @@ class DueItem:
     status: str  # overdue | due_soon | done
     last_record: Record | None
 
-    @property
-    def days(self) -> int:
-        return (self.due - date.today()).days
-
 
 def status_of(due: date, today: date, warn_days: int = DEFAULT_WARN_DAYS) -> str:
     if due < today:

@@ -402,27 +402,6 @@ def sample_more(org, eid, sid):
 # --- evidence ----------------------------------------------------------------------------------------------------
 
 
-def _linked(rec: Record, tpl: ProcessTemplate) -> list[tuple[str, Record]]:
-    """Records this one links to, and records whose link fields point at it (e.g. its corrective action)."""
-    db = get_session()
-    out: list[tuple[str, Record]] = []
-    for name, field in tpl.body["schema"].get("properties", {}).items():
-        if field.get("format") == "record-link" and str(rec.data.get(name, "")).isdigit():
-            target = db.get(Record, int(rec.data[name]))
-            if target and target.org_id == g.org.id:
-                out.append(("to", target))
-    sources = [t for t in db.exec(select(ProcessTemplate).where((ProcessTemplate.org_id == g.org.id) | ProcessTemplate.org_id.is_(None))).all()
-               if any(f.get("format") == "record-link" and rec.template_key in (f.get("linkTemplates") or [])
-                      for f in t.body["schema"].get("properties", {}).values())]
-    fields = {t.key: [n for n, f in t.body["schema"]["properties"].items()
-                      if f.get("format") == "record-link" and rec.template_key in (f.get("linkTemplates") or [])] for t in sources}
-    if fields:
-        for r in db.exec(select(Record).where(Record.org_id == g.org.id, Record.template_key.in_(list(fields)))).all():
-            if any(str(r.data.get(n)) == str(rec.id) for n in fields[r.template_key]):
-                out.append(("from", r))
-    return out
-
-
 def _evidence_page(e: Engagement, rec: Record, form: dict | None = None, errors: list[str] | None = None, status: int = 200):
     from workbench.views.records import link_choices
 
@@ -452,7 +431,7 @@ def _evidence_page(e: Engagement, rec: Record, form: dict | None = None, errors:
     default = clause_choices[0] if clause_choices else {"standard": e.standards[0], "clause": ""}
     form = form or {"grade": "minor", "standard": default["standard"], "clause": default["clause"], "statement": ""}
     return render_template("audit/evidence.html", e=e, rec=rec, tpl=tpl, sections=sections, events=events, check=check,
-                           revisions=records.revisions(db, rec), attachments=atts, links=_linked(rec, tpl), people=people,
+                           revisions=records.revisions(db, rec), attachments=atts, links=records.linked(db, rec, tpl), people=people,
                            verdict=verdict, findings=findings, sample=s, prev_id=prev_id, next_id=next_id,
                            is_auditor=_is_auditor(e), grades=GRADES, clause_choices=clause_choices, form=form,
                            errors=errors or []), status

@@ -217,28 +217,8 @@ def detail(org, record_id):
     steps = workflow.available(body, rec.state, g.roles) if can("org:write") else []
     return render_template("record_detail.html", rec=rec, tpl=tpl, sections=sections, events=events, revisions=revs,
                            check=check, people=people, newer=current if current and current.id != tpl.id else None,
-                           steps=steps, links=_links(rec, tpl), answer_with=_answer_with(rec),
+                           steps=steps, links=records.linked(db, rec, tpl), answer_with=_answer_with(rec),
                            deletion_requested=any(e.action == "delete_request" for e in events))
-
-
-def _links(rec: Record, tpl: ProcessTemplate) -> list[tuple[str, Record]]:
-    """Records this one points to, and records that point to it (e.g. the corrective action answering it)."""
-    db = get_session()
-    out: list[tuple[str, Record]] = []
-    for name, field in tpl.body["schema"]["properties"].items():
-        if field.get("format") == "record-link" and str(rec.data.get(name, "")).isdigit():
-            target = db.get(Record, int(rec.data[name]))
-            if target and target.org_id == g.org.id:
-                out.append(("to", target))
-    for other in library.processes(db, g.org):
-        fields = [n for n, f in other.body["schema"]["properties"].items()
-                  if f.get("format") == "record-link" and rec.template_key in (f.get("linkTemplates") or [])]
-        if not fields:
-            continue
-        for r in db.exec(select(Record).where(Record.org_id == g.org.id, Record.template_key == other.key)).all():
-            if any(str(r.data.get(f)) == str(rec.id) for f in fields):
-                out.append(("from", r))
-    return out
 
 
 def _answer_with(rec: Record) -> list[tuple[ProcessTemplate, str]]:
