@@ -22,6 +22,7 @@ from forms.messages import message
 ROW = "__row"
 MISSING = object()
 _INT = re.compile(r"^[+-]?\d+$")
+_ROW_INDEX = re.compile(r"[0-9]{1,6}")  # ASCII only: str.isdigit() accepts '¹', which int() refuses
 _LOCAL_DT = re.compile(r"^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2})(:\d{2})?$")
 
 DEFAULT_TZ = timezone(timedelta(hours=8), "Asia/Shanghai")
@@ -46,11 +47,16 @@ def kind_of(field: dict) -> str:
     return "string"
 
 
+def row_index(raw: object) -> int | None:
+    return int(raw) if isinstance(raw, str) and _ROW_INDEX.fullmatch(raw) else None
+
+
 def row_indices(form: MultiDict, path: str) -> list[int]:
     out: list[int] = []
     for raw in form.getlist(f"{path}.{ROW}"):
-        if str(raw).isdigit() and int(raw) not in out:
-            out.append(int(raw))
+        i = row_index(raw)
+        if i is not None and i not in out:
+            out.append(i)
     return out
 
 
@@ -216,8 +222,8 @@ def apply_row_action(form: MultiDict, action: str) -> MultiDict:
         out.add(f"{target}.{ROW}", str(max(current) + 1 if current else 0))
     elif verb == "remove" and "." in target:
         path, _, idx = target.rpartition(".")
-        if idx.isdigit():
-            keep = [str(i) for i in row_indices(out, path) if i != int(idx)]
+        if row_index(idx) is not None:
+            keep = [str(i) for i in row_indices(out, path) if i != row_index(idx)]
             out.setlist(f"{path}.{ROW}", keep)
             prefix = f"{path}.{idx}"
             for key in [k for k in out.keys() if k == prefix or k.startswith(prefix + ".")]:

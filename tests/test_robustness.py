@@ -14,7 +14,7 @@ KEYS = ["batch_no", "inspected_on", "started_at", "quantity", "temperature", "fi
 JUNK = st.one_of(st.text(max_size=30), st.sampled_from(["", "0", "-1", "1e309", "nan", "true", "2026-02-30",
                                                          "9" * 40, "add:items", "remove:items.0", "add:", "remove:x",
                                                          "add:../../etc", "remove:items.99999999999999999999",
-                                                         "<script>", "att:1/x.pdf", "\x00"]))
+                                                         "<script>", "att:1/x.pdf", "\x00", "¹", "٣"]))
 
 
 def test_junk_posts_never_crash(app, world, client_for):

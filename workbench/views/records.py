@@ -171,14 +171,15 @@ def list_records(org, key):
     sort = request.args.get("sort", "date")
     column = SORTS.get(sort, Record.record_date)
     desc = request.args.get("dir", "desc") != "asc"
-    page = max(1, request.args.get("page", 1, type=int) or 1)
+    pages = max(1, -(-total // PAGE_SIZE))
+    page = min(pages, max(1, request.args.get("page", 1, type=int) or 1))
     rows = db.exec(q.order_by(column.desc() if desc else column.asc(), Record.id.desc())
                    .offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)).all()
     ui = tpl.body.get("ui") or {}
     props = tpl.body["schema"]["properties"]
     columns = [c for c in ui.get("list_columns") or list(props)[:3] if c in props]
     return render_template("record_list.html", tpl=tpl, rows=rows, columns=columns, props=props, total=total,
-                           page=page, pages=max(1, -(-total // PAGE_SIZE)), sort=sort, desc=desc, state=state,
+                           page=page, pages=pages, sort=sort, desc=desc, state=state,
                            date_from=request.args.get("from", ""), date_to=request.args.get("to", ""),
                            bad_dates=(request.args.get("from") and not date_from) or (request.args.get("to") and not date_to))
 
