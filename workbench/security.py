@@ -1,4 +1,5 @@
-"""CSRF protection (Flask-WTF) and security headers, including a Content-Security-Policy."""
+"""CSRF protection (Flask-WTF) and security headers, including a Content-Security-Policy, and HSTS whenever
+session cookies are Secure (the app is served over TLS)."""
 from __future__ import annotations
 
 from flask import Flask, Response
@@ -28,6 +29,8 @@ def init_app(app: Flask) -> None:
         resp.headers.setdefault("X-Frame-Options", "DENY")
         resp.headers.setdefault("Referrer-Policy", "same-origin")
         resp.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+        if app.config.get("SESSION_COOKIE_SECURE") and app.config.get("HSTS"):
+            resp.headers.setdefault("Strict-Transport-Security", app.config["HSTS"])
         if resp.mimetype == "text/html":
             resp.headers.setdefault("Cache-Control", "no-store")
         return resp

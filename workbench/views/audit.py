@@ -4,7 +4,8 @@ Who may do what (server-side, on top of @allow):
 - managers (org:manage) create engagements, grant and revoke auditors' access, answer nonconformities;
 - auditors on the engagement's team (and instance admins) draw samples, mark records conforming, raise
   findings and verify their closure — an auditor never creates, edits or transitions a record;
-- an auditor sees only the engagements they are on (404 for the others), only while their access window lasts.
+- an auditor sees only the engagements they are on (404 for the others), each only while its own access window
+  is open, and writes checks and findings only on an open engagement.
 """
 from __future__ import annotations
 
@@ -20,13 +21,14 @@ from flask_login import current_user
 from sqlmodel import select
 
 import forms
-from workbench import clauses, library, records, trail
+from workbench import clauses, invitations, library, records, trail
 from workbench.audit import coverage as coverage_mod
 from workbench.audit import readiness as readiness_mod
 from workbench.audit import report as report_mod
 from workbench.audit import sampling, service
 from workbench.audit.models import AUDIT_TYPES, GRADES, Check, Engagement, Finding, Sample
 from workbench.db import get_session
+from workbench.errors import UserError
 from workbench.i18n import lang, tr
 from workbench.models import Attachment, Event, ProcessTemplate, Record, User, utcnow
 from workbench.tenancy import allow, can
@@ -44,13 +46,14 @@ def _engagement(eid: int) -> Engagement:
     e = db.get(Engagement, eid)
     if e is None or e.org_id != g.org.id:
         abort(404)
-    if not g.roles & {"manager", "admin"} and not service.on_team(db, e, current_user.id):
-        abort(404)
+    if not g.roles & {"manager", "admin"} and not (service.on_team(db, e, current_user.id) and service.is_open(e)):
+        abort(404)  # auditors: only engagements they are on, only while the access window is open
     return e
 
 
 def _is_auditor(e: Engagement) -> bool:
-    return "admin" in g.roles or ("auditor" in g.roles and service.on_team(get_session(), e, current_user.id))
+    return "admin" in g.roles or ("auditor" in g.roles and service.is_open(e)
+                                  and service.on_team(get_session(), e, current_user.id))
 
 
 def _require_auditor(e: Engagement) -> None:
@@ -226,15 +229,15 @@ def engagement(org, eid):
 def add_auditor(org, eid):
     e = _engagement(eid)
     db = get_session()
-    try:
-        row = service.add_auditor(db, e, request.form.get("email", ""), current_user)
-    except service.AuditError as err:
+    try:  # an invitation: the answer never tells whether the address has an account, nor whose it is
+        inv = invitations.invite(db, g.org, request.form.get("email", ""), "auditor", current_user, engagement_id=e.id)
+    except UserError as err:
         db.rollback()
-        flash(str(err), "error")
+        flash(err.message, "error")
     else:
         db.commit()
-        flash(_("%(name)s can now read the organization's records until %(until)s.",
-                name=db.get(User, row.user_id).name, until=service.local_day(g.org, e.access_until, end=True)), "success")
+        flash(_("Invitation for %(email)s recorded: once accepted, the auditor can read the records until %(until)s.",
+                email=inv.email, until=service.local_day(g.org, e.access_until, end=True)), "success")
     return _back_to_engagement(e)
 
 
