@@ -7,6 +7,10 @@ survives a round trip through the server even without JavaScript.
 - ``flatten(schema, data)`` turns stored data into form values (a MultiDict) for rendering.
 - ``parse(schema, form)`` turns posted form values into typed data plus per-field type errors.
 - ``apply_row_action(schema, form, action)`` adds or removes a repeating row ("add:items", "remove:items.2").
+
+Bounds (so no post can hold a worker): parsing is linear in the number of posted values; an array takes at
+most its template's ``maxItems`` rows and never more than ROWS_MAX; a text field without its own
+``maxLength`` takes TEXT_MAX characters; whole numbers have at most INT_DIGITS digits.
 """
 from __future__ import annotations
 
@@ -26,6 +30,9 @@ _ROW_INDEX = re.compile(r"[0-9]{1,6}")  # ASCII only: str.isdigit() accepts '¹'
 _LOCAL_DT = re.compile(r"^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2})(:\d{2})?$")
 
 DEFAULT_TZ = timezone(timedelta(hours=8), "Asia/Shanghai")
+ROWS_MAX = 500  # repeating rows per array when the template sets no maxItems
+TEXT_MAX = 20000  # characters of a text field when the template sets no maxLength
+INT_DIGITS = 18  # whole numbers stay within a 64-bit integer (and far from int()'s 4,300-digit limit)
 
 
 def kind_of(field: dict) -> str:
@@ -52,12 +59,16 @@ def row_index(raw: object) -> int | None:
 
 
 def row_indices(form: MultiDict, path: str) -> list[int]:
-    out: list[int] = []
+    """The row indices posted for `path`, first occurrence order, duplicates dropped; linear time, and never
+    more than ROWS_MAX + 1 of them (one more than allowed is enough to refuse the post)."""
+    seen: dict[int, None] = {}
     for raw in form.getlist(f"{path}.{ROW}"):
         i = row_index(raw)
-        if i is not None and i not in out:
-            out.append(i)
-    return out
+        if i is not None and i not in seen:
+            seen[i] = None
+            if len(seen) > ROWS_MAX:
+                break
+    return list(seen)
 
 
 # --- data -> form ----------------------------------------------------------------------------
@@ -154,7 +165,11 @@ class _Ctx:
         if kind == "rows":
             items = field.get("items") or {}
             rows = []
-            for i in row_indices(self.form, path):
+            indices = row_indices(self.form, path)
+            limit = field.get("maxItems") if isinstance(field.get("maxItems"), int) else ROWS_MAX
+            if len(indices) > min(limit, ROWS_MAX):
+                return self.fail(path, "maxItems", limit=min(limit, ROWS_MAX))
+            for i in indices:
                 v = self.value(items, f"{path}.{i}")
                 if v is MISSING:
                     if not self.keep:
@@ -180,8 +195,12 @@ class _Ctx:
         if kind == "integer":
             if not _INT.match(raw):
                 return self.fail(path, "integer")
+            if len(raw.lstrip("+-")) > INT_DIGITS:
+                return self.fail(path, "too_big")
             return int(raw)
         if kind == "number":
+            if len(raw) > 64:
+                return self.fail(path, "too_big" if _INT.match(raw) else "number")
             try:
                 num = int(raw) if _INT.match(raw) else float(raw)
             except ValueError:
@@ -189,6 +208,8 @@ class _Ctx:
             if isinstance(num, float) and not math.isfinite(num):
                 return self.fail(path, "number")
             return num
+        if len(raw) > TEXT_MAX and not isinstance(field.get("maxLength"), int):
+            return self.fail(path, "maxLength", limit=TEXT_MAX)
         if field.get("format") == "date-time":
             return self.datetime(raw, path)
         return raw
@@ -219,6 +240,8 @@ def apply_row_action(form: MultiDict, action: str) -> MultiDict:
     verb, _, target = action.partition(":")
     if verb == "add" and target:
         current = row_indices(out, target)
+        if len(current) >= ROWS_MAX:
+            return out
         out.add(f"{target}.{ROW}", str(max(current) + 1 if current else 0))
     elif verb == "remove" and "." in target:
         path, _, idx = target.rpartition(".")

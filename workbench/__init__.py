@@ -37,8 +37,7 @@ def create_app(config: dict | None = None) -> Flask:
         MAX_CONTENT_LENGTH=12 * 1024 * 1024,  # any request body (uploads included)
         MAX_FORM_MEMORY_SIZE=1024 * 1024,  # all non-file form fields of one request together
         MAX_FORM_PARTS=5000,
-        TEXT_MAX_LENGTH=20000,  # a template text field without its own maxLength
-        ROWS_MAX=500,  # repeating rows per array without the template's own maxItems
+        REQUEST_MAX_BYTES=2 * 1024 * 1024,  # any body that is not multipart (url-encoded forms, JSON)
         ATTACHMENT_MAX_BYTES=10 * 1024 * 1024,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
@@ -62,7 +61,7 @@ def create_app(config: dict | None = None) -> Flask:
         app.config["SECRET_KEY"] = _secret_key(app.instance_path)
     app.config.update(config or {})
 
-    from workbench import auth, i18n, security, throttle
+    from workbench import auth, i18n, ids, security, throttle
     from workbench.db import close_session, create_schema, make_engine
 
     engine = make_engine(app.config["DATABASE_URL"])
@@ -71,6 +70,7 @@ def create_app(config: dict | None = None) -> Flask:
         create_schema(engine)
     app.teardown_appcontext(close_session)
 
+    ids.init_app(app)
     app.jinja_env.add_extension("jinja2.ext.do")
     _jinja_helpers(app)
     i18n.init_app(app)

@@ -2,7 +2,7 @@
 session cookies are Secure (the app is served over TLS)."""
 from __future__ import annotations
 
-from flask import Flask, Response
+from flask import Flask, Response, request
 from flask_wtf.csrf import CSRFProtect
 
 csrf = CSRFProtect()
@@ -21,6 +21,13 @@ CSP = "; ".join([
 
 def init_app(app: Flask) -> None:
     csrf.init_app(app)
+
+    @app.before_request
+    def _body_limit() -> None:
+        """Bodies other than file uploads (form posts, JSON) stop at REQUEST_MAX_BYTES: Werkzeug reads a
+        url-encoded body whole, so MAX_FORM_MEMORY_SIZE alone would not bound it (413 beyond)."""
+        if request.mimetype != "multipart/form-data":
+            request.max_content_length = app.config["REQUEST_MAX_BYTES"]
 
     @app.after_request
     def _headers(resp: Response) -> Response:

@@ -173,6 +173,12 @@ def init_app(app: Flask) -> None:
     app.extensions["workbench.limiter"] = lim
     app.after_request(_record_signature_failures)
 
+    @app.errorhandler(429)
+    def _too_many(_e):
+        from flask import render_template
+
+        return render_template("error.html", code=429), 429
+
 
 def limit_view(app: Flask, endpoint: str, rule: str) -> None:
     """A coarse per-address request limit on one view (e.g. the sign-in form), on top of the back-off."""
