@@ -20,14 +20,14 @@ CSP = "; ".join([
 
 
 def init_app(app: Flask) -> None:
-    csrf.init_app(app)
-
-    @app.before_request
+    @app.before_request  # registered before CSRFProtect, which reads the form
     def _body_limit() -> None:
         """Bodies other than file uploads (form posts, JSON) stop at REQUEST_MAX_BYTES: Werkzeug reads a
         url-encoded body whole, so MAX_FORM_MEMORY_SIZE alone would not bound it (413 beyond)."""
         if request.mimetype != "multipart/form-data":
             request.max_content_length = app.config["REQUEST_MAX_BYTES"]
+
+    csrf.init_app(app)
 
     @app.after_request
     def _headers(resp: Response) -> Response:

@@ -136,7 +136,8 @@ def reauth_problem(account, password: str | None, wrong: str) -> str | None:
         succeed(keys[:1])
         return None
     fail(keys, login_free())
-    return wrong
+    wait = blocked_for(keys)
+    return wait_message(wait) if wait else wrong
 
 
 def signature_problem(account, password: str | None, record) -> str | None:
