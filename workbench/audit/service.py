@@ -17,6 +17,7 @@ from sqlmodel import Session, select
 
 from workbench import clauses, trail
 from workbench.audit.models import GRADES, NC_GRADES, Check, Engagement, Finding, Sample, TeamMember
+from workbench.ids import parse_id
 from workbench.models import Membership, Organization, ProcessTemplate, Record, User, utcnow
 
 
@@ -267,7 +268,7 @@ def raise_finding(db: Session, e: Engagement, user, *, grade: str, standard: str
         raise AuditError(_("Write the statement of the finding."))
     ids = []
     for rid in evidence:
-        rec = db.get(Record, int(rid))
+        rec = db.get(Record, rid) if parse_id(rid) is not None else None
         if rec is None or rec.org_id != e.org_id:
             raise AuditError(_("Evidence must be records of this organization."))
         if rec.id not in ids:
@@ -297,7 +298,7 @@ def answer_finding(db: Session, f: Finding, record_id: int, note: str, user) -> 
         raise AuditError(_("Only nonconformities are answered with a corrective action."))
     if f.status == "closed":
         raise AuditError(_("This finding is already closed."))
-    rec = db.get(Record, int(record_id)) if str(record_id).isdigit() else None
+    rec = db.get(Record, parse_id(record_id)) if parse_id(record_id) is not None else None
     if rec is None or rec.org_id != f.org_id or rec.template_key != "corrective-action":
         raise AuditError(_("Choose a corrective-action record of this organization."))
     f.corrective_action_id, f.answer_note = rec.id, (note or "").strip()[:2000]

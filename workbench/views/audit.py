@@ -29,6 +29,7 @@ from workbench.audit import sampling, service
 from workbench.audit.models import AUDIT_TYPES, GRADES, Check, Engagement, Finding, Sample
 from workbench.db import get_session
 from workbench.errors import UserError
+from workbench.ids import parse_id
 from workbench.i18n import lang, tr
 from workbench.models import Attachment, Event, ProcessTemplate, Record, User, utcnow
 from workbench.tenancy import allow, can
@@ -385,7 +386,7 @@ def sample_more(org, eid, sid):
     s = _sample(e, sid)
     db = get_session()
     raw = request.form.get("count", "1").strip()
-    if not raw.isdigit() or int(raw) < 1:
+    if parse_id(raw) is None or int(raw) < 1:
         flash(_("Give how many more records to draw (at least 1)."), "error")
     else:
         try:
@@ -468,9 +469,9 @@ def _evidence_ids(raw: list[str]) -> list[int] | None:
     ids = []
     for part in ",".join(raw).replace("#", "").replace("，", ",").replace(" ", ",").split(","):
         if part.strip():
-            if not part.strip().isdigit():
+            if parse_id(part) is None:
                 return None
-            ids.append(int(part))
+            ids.append(parse_id(part))
     return ids
 
 
