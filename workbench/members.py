@@ -8,6 +8,7 @@ access in the same organization at once (`check_independence`, both directions).
 from __future__ import annotations
 
 from flask_babel import gettext as _
+from sqlalchemy import text
 from sqlmodel import Session, select
 
 from workbench import trail
@@ -28,6 +29,17 @@ def check_password_rules(password: str) -> None:
         raise MembershipError(_("A password needs at least %(n)s characters.", n=MIN_PASSWORD))
 
 
+def lock_org(db: Session, org_id: int) -> None:
+    """Hold the organization's row until the transaction ends, so two requests deciding about one person's
+    roles run one after the other (else each could miss the role the other is adding). PostgreSQL: the row
+    lock the chain takes anyway; SQLite: a no-op write, which takes the database's write lock now rather
+    than at the first insert."""
+    if db.get_bind().dialect.name == "sqlite":
+        db.execute(text("UPDATE organization SET name = name WHERE id = :id"), {"id": org_id})
+    else:
+        db.exec(select(Organization.id).where(Organization.id == org_id).with_for_update(key_share=True)).one()
+
+
 def check_independence(db: Session, org_id: int, user_id: int, role: str, engagement_id: int | None = None) -> None:
     """Refuse a role that would let one person both work in the organization and audit it (either direction).
 
@@ -35,6 +47,7 @@ def check_independence(db: Session, org_id: int, user_id: int, role: str, engage
     staff roles count while their membership is valid. Messages never name the person."""
     from workbench.audit.models import Engagement, TeamMember
 
+    lock_org(db, org_id)
     now = utcnow()
     staff = [m for m in db.exec(select(Membership).where(Membership.user_id == user_id, Membership.org_id == org_id)).all()
              if m.role != "auditor" and (m.valid_until is None or m.valid_until > now)]
