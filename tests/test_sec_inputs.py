@@ -259,3 +259,14 @@ def test_long_names_are_shortened_not_refused(member, db):
     assert _upload(member, "检验报告" * 80 + ".pdf").status_code == 303
     att = db.exec(select(Attachment)).one()
     assert att.filename.endswith(".pdf") and len(att.filename) <= 120
+
+
+def test_builder_refuses_nan_and_infinity_bounds_and_options():
+    from workbench.studio import builder
+
+    for raw in ("nan", "NaN", "inf", "-Infinity", "1e999"):
+        errors: dict = {}
+        assert builder._number(raw, "quantity:min", errors) is ValueError and errors, raw
+    field = {"type": "number", "enum": [1.5]}
+    with pytest.raises(builder.BuilderError):
+        builder._parse_value(field, "nan")

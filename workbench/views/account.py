@@ -37,6 +37,8 @@ def login():
             session.clear()
             login_user(LoginUser(user))
             session.permanent = True
+            if invitations.pending_for(get_session(), user):
+                flash(_("An organization invited you: answer on the Invitations page."), "info")
             resp = make_response(redirect(_safe_next(request.args.get("next")) or url_for("main.index")))
             throttle.remember_device(resp, user.email)
             return resp
