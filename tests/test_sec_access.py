@@ -203,6 +203,9 @@ def test_adding_an_existing_account_reveals_nothing_and_waits_for_acceptance(app
     assert "manager of acme" not in known.get_data(as_text=True)
     flash = lambda r, email: re.search(r'class="flash[^"]*"[^>]*>(.*?)</', r.get_data(as_text=True), re.S).group(1).replace(email, "@")  # noqa: E731
     assert flash(known, acme.users["manager"].email) == flash(unknown, "nobody@nowhere.test")
+    # a short initial password is refused for both alike (else the answer would tell which address has an account)
+    assert _add(stranger, acme.users["member"].email, name="x", password="short").status_code == \
+        _add(stranger, "ghost@nowhere.test", name="x", password="short").status_code == 422
     uid = acme.users["manager"].id
     assert db.exec(select(Membership).where(Membership.user_id == uid, Membership.org_id == acme.other.id)).first() is None
     # the person sees the invitation after signing in, and only their acceptance makes them a member

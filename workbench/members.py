@@ -89,9 +89,12 @@ def add(db: Session, org: Organization, email: str, role: str, name: str = "", p
     if role not in ASSIGNABLE:
         raise MembershipError(_("Choose a role."))
     email = invitations.normal_email(email)
+    if (name or "").strip() or password:  # checked whether or not the account exists: the answer must not tell
+        if not (name or "").strip():
+            raise MembershipError(_("Enter the person's name (used only if they have no account yet)."), field="name")
+        check_password_rules(password)
     user = db.exec(select(User).where(User.email == email)).first()
     if user is None and (name or "").strip():
-        check_password_rules(password)
         user = User(email=email, name=name.strip()[:120], password_hash=hash_password(password))
         db.add(user)
         db.flush()
