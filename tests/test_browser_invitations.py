@@ -40,7 +40,7 @@ def test_invite_accept_and_sign_out_everywhere(app, world, lang, width):
         p2.goto(base + "/invitations")
         assert TEXT[lang]["org"] in p2.locator("main").inner_text()
         shot(p2, f"invitations-{lang}-{width}")
-        p2.click(f"button[value=accept]")
+        p2.click("button[value=accept]")
         p2.wait_for_load_state("networkidle")
         p2.goto(base + "/o/other/")
         assert p2.url.endswith("/o/other/")

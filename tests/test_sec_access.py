@@ -234,6 +234,8 @@ def test_auditor_invitation_does_not_name_the_person(app, db, acme, client_for):
                                                           "email": "ghost@cb.test"}, follow_redirects=True)
     assert resp2.status_code == 200
     assert not service.on_team(db, e, outside.id)
+    page = m.get(f"/o/acme/audit/e/{e.id}/").get_data(as_text=True)
+    assert "lead@cb.test" in page and "ghost@cb.test" in page and "外审组长" not in page  # pending, by address only
     c = signed_in(app, "lead@cb.test")
     assert c.get(f"/o/acme/audit/e/{e.id}/").status_code == 404  # not before accepting
     page = c.get("/invitations").get_data(as_text=True)

@@ -222,6 +222,7 @@ def engagement(org, eid):
     checked = db.exec(select(Check).where(Check.engagement_id == e.id)).all()
     return render_template("audit/engagement.html", e=e, members=members, people=people, samples=samples,
                            findings=findings, checked=len(checked), titles=_titles(), is_auditor=_is_auditor(e),
+                           invited=[i for i in invitations.pending_in(db, g.org) if i.engagement_id == e.id],
                            status=service.status(e), describe_rule=sampling.describe_rule)
 
 
