@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from sqlmodel import select
+from werkzeug.routing import IntegerConverter
 
 from tests.conftest import PASSWORD, csrf_from, load_fixture, login
 from workbench import records
@@ -55,8 +56,7 @@ def sample_values(rule):
     known = {"org": "acme", "key": "kitchen-sink", "record_id": 1, "number": 1, "attachment_id": 1}
     values = {}
     for arg in rule.arguments:
-        conv = rule._converters[arg].__class__.__name__
-        values[arg] = known.get(arg, 1 if conv in ("IntegerConverter",) else "kitchen-sink")
+        values[arg] = known.get(arg, 1 if isinstance(rule._converters[arg], IntegerConverter) else "kitchen-sink")
     return values
 
 

@@ -208,6 +208,8 @@ def read_workbook(data: bytes, meta: dict[str, str] | None = None) -> dict:
             wb.close()
     except xlsxsafe.Unreadable as e:
         raise ImportFailed([str(e)]) from None
+    except (KeyError, IndexError):  # no sheets, or a sheet the workbook lists but does not hold
+        raise ImportFailed(["the workbook has no readable sheet"]) from None
     errors: list[str] = []
     info = _read_meta(meta_rows, errors)
     for k, v in (meta or {}).items():
