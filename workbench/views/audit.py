@@ -74,10 +74,7 @@ def _titles() -> dict[str, str]:
 
 
 def _record(rid: int) -> Record:
-    rec = get_session().get(Record, rid)
-    if rec is None or rec.org_id != g.org.id:
-        abort(404)
-    return rec
+    return records.get(get_session(), g.org.id, rid)
 
 
 def _back_to_engagement(e: Engagement):
@@ -403,14 +400,12 @@ def sample_more(org, eid, sid):
 
 
 def _evidence_page(e: Engagement, rec: Record, form: dict | None = None, errors: list[str] | None = None, status: int = 200):
-    from workbench.views.records import link_choices
-
     db = get_session()
     tpl = db.get(ProcessTemplate, rec.template_id)  # the version the record was made with
     body = tpl.body
     tz = service.org_tz(g.org)
     sections = forms.build_form(body["schema"], body.get("ui"), forms.flatten(body["schema"], rec.data, tz), {}, lang(),
-                                link_choices(tpl))
+                                records.link_choices(db, g.org.id, tpl))
     events = db.exec(select(Event).where(Event.org_id == g.org.id, Event.record_id == rec.id).order_by(Event.seq)).all()
     check = trail.verify(db, g.org.id, record_id=rec.id)
     atts = db.exec(select(Attachment).where(Attachment.org_id == g.org.id, Attachment.record_id == rec.id).order_by(Attachment.id)).all()
