@@ -180,10 +180,9 @@ def readiness_items(db: Session, org_id: int, start: date, end: date) -> list:
     from workbench.audit.readiness import FAIL, OK, WARN
 
     item = _item_class()
-    ids = db.exec(select(Record.id).where(Record.org_id == org_id, Record.record_date >= start,
-                                          Record.record_date <= end)).all()
-    flagged = edited_after_signature(db, org_id, ids)
-    recs = sorted((db.get(Record, rid) for rid in flagged), key=lambda r: r.id)
+    flagged = edited_after_signature(db, org_id)
+    recs = [r for r in db.exec(select(Record).where(Record.id.in_(list(flagged) or [0])).order_by(Record.id)).all()
+            if r.record_date and start <= r.record_date <= end]
     silent = [r for r in recs if flagged[r.id].unsigned_in_signed_state]
     if silent:
         return [item(READINESS_CHECK, READINESS_CAUSE, FAIL, "signed_edit_unsigned", "", records=silent,
