@@ -11,7 +11,7 @@ from datetime import date
 import pytest
 from sqlmodel import Session, select
 
-from tests.conftest import PASSWORD, csrf_from, load_fixture, login
+from tests.conftest import PASSWORD, csrf_from, login
 from tests.test_postgres import pg_app, pg_url, pg_world  # noqa: F401  (the throw-away PostgreSQL cluster)
 from workbench import records, schedules, signatures, trail, workflow
 from workbench.actions import Action
@@ -19,18 +19,9 @@ from workbench.errors import Conflict, NotFound, UserError
 from workbench.models import Event, ProcessTemplate, Record, Revision
 from workbench.services import records as service
 
-KS = load_fixture("kitchen-sink.json")
-DATA = {"batch_no": "B1", "inspected_on": "2026-01-05", "result": "pass", "quantity": 10}
+from tests.test_workflow import DATA, KS, rec  # noqa: F401  (a kitchen-sink record in draft)
+
 FORM = {k: str(v) for k, v in DATA.items()}
-
-
-@pytest.fixture
-def rec(app, db, world):
-    tpl = world.add_template(KS, world.acme)
-    with app.app_context():
-        r = records.create(db, world.acme, tpl, dict(DATA), world.users["member"])
-        db.commit()
-    return r
 
 
 def _events(db, rec, *actions):
@@ -367,24 +358,32 @@ def _legacy_edit(db, rec, tpl, data, user):
     db.commit()
 
 
-def test_auditor_sees_edits_after_signature_flagged_with_the_diff(app, db, world, rec, client_for):
+def _engagement(db, world):
+    """An open surveillance engagement over 2025–2026 with acme's auditor on its team."""
     from datetime import timedelta
 
-    from workbench.audit import readiness, sampling, service as audit
+    from workbench.audit import service as audit
     from workbench.models import utcnow
+
+    eng = audit.create_engagement(db, world.acme, world.users["manager"], title="监督审核", audit_body="CB",
+                                  standards=["ISO 9001:2015"], audit_type="surveillance",
+                                  period_start=date(2025, 1, 1), period_end=date(2026, 12, 31),
+                                  scope_processes=[], scope_clauses=[], access_from=utcnow() - timedelta(days=1),
+                                  access_until=utcnow() + timedelta(days=30))
+    audit.add_auditor(db, eng, world.users["auditor"].email, world.users["manager"])
+    db.commit()
+    return eng
+
+
+def test_auditor_sees_edits_after_signature_flagged_with_the_diff(app, db, world, rec, client_for):
+    from workbench.audit import readiness, sampling
 
     _signed(app, db, world, rec)
     with app.test_request_context():
         records.edit(db, rec, _tpl(db, rec), dict(rec.data, quantity=1), world.users["member"], comment="数量录错")
         other = records.create(db, world.acme, _tpl(db, rec), dict(DATA, batch_no="B2"), world.users["member"])
         db.commit()
-        eng = audit.create_engagement(db, world.acme, world.users["manager"], title="监督审核", audit_body="CB",
-                                      standards=["ISO 9001:2015"], audit_type="surveillance",
-                                      period_start=date(2025, 1, 1), period_end=date(2026, 12, 31),
-                                      scope_processes=[], scope_clauses=[], access_from=utcnow() - timedelta(days=1),
-                                      access_until=utcnow() + timedelta(days=30))
-        audit.add_auditor(db, eng, world.users["auditor"].email, world.users["manager"])
-        db.commit()
+        eng = _engagement(db, world)
     page = client_for("auditor").get(f"/o/acme/audit/e/{eng.id}/r/{rec.id}?lang=en").get_data(as_text=True)
     flag = page[page.index('id="edited-after-signature"'):]
     flag = flag[:flag.index("</table>")]
@@ -414,24 +413,14 @@ def test_auditor_sees_edits_after_signature_flagged_with_the_diff(app, db, world
 
 
 def test_sample_form_can_filter_to_edits_after_signature(app, db, world, rec, client_for):
-    from datetime import timedelta
-
-    from workbench.audit import service as audit
     from workbench.audit.models import Sample
-    from workbench.models import utcnow
 
     _signed(app, db, world, rec)
     with app.test_request_context():
         records.edit(db, rec, _tpl(db, rec), dict(rec.data, quantity=1), world.users["member"], comment="改")
         for i in range(3):
             records.create(db, world.acme, _tpl(db, rec), dict(DATA, batch_no=f"X{i}"), world.users["member"])
-        eng = audit.create_engagement(db, world.acme, world.users["manager"], title="审核", audit_body="CB",
-                                      standards=["ISO 9001:2015"], audit_type="surveillance",
-                                      period_start=date(2025, 1, 1), period_end=date(2026, 12, 31),
-                                      scope_processes=[], scope_clauses=[], access_from=utcnow() - timedelta(days=1),
-                                      access_until=utcnow() + timedelta(days=30))
-        audit.add_auditor(db, eng, world.users["auditor"].email, world.users["manager"])
-        db.commit()
+        eng = _engagement(db, world)
     auditor = client_for("auditor")
     form = auditor.get(f"/o/acme/audit/e/{eng.id}/samples/new").get_data(as_text=True)
     assert 'name="edited_after_signature"' in form
