@@ -430,6 +430,8 @@ def test_sample_form_can_filter_to_edits_after_signature(app, db, world, rec, cl
     assert r.status_code == 303, r.get_data(as_text=True)[:500]
     s = db.exec(select(Sample)).one()
     assert s.population_ids == [rec.id] and s.definition["edited_after_signature"] is True
+    page = auditor.get(r.headers["Location"]).get_data(as_text=True)
+    assert "signed-edit-chip" in page
 
 
 # --- "done" per template version (#9.6) -----------------------------------------------------------------------

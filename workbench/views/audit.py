@@ -354,7 +354,8 @@ def _sample_page(e: Engagement, s: Sample, verification=None):
                            creator=creator, titles=_titles(), rule_text=sampling.describe_rule(s.rule),
                            definition_text=report_mod.definition_text(s.definition, _titles()),
                            is_auditor=_is_auditor(e), verification=verification,
-                           remaining=s.population_size - len(s.drawn))
+                           remaining=s.population_size - len(s.drawn),
+                           signed_edits=signatures.edited_after_signature(db, g.org.id, s.drawn))
 
 
 @bp.route("/e/<int:eid>/s/<int:sid>")
