@@ -15,9 +15,9 @@ from workbench import library, records, signatures, trail, workflow
 from workbench.actions import Action
 from workbench.db import get_session, transaction
 from workbench.errors import UserError
-from workbench.services import records as service
 from workbench.i18n import lang, tr
 from workbench.models import Attachment, Event, ProcessTemplate, Record, User
+from workbench.services import records as service
 from workbench.tenancy import allow, can, is_htmx
 
 bp = Blueprint("records", __name__, url_prefix="/o/<org>")
