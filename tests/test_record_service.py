@@ -266,6 +266,7 @@ def test_edit_after_signature_needs_a_reason_and_returns_the_record_for_signing(
     assert r.status_code == 422 and "f-_comment-err" in r.get_data(as_text=True)
     db.expire_all()
     assert db.get(Record, rec.id).revision == 2 and db.get(Record, rec.id).state == "released"
+    assert member.post(f"/o/acme/r/{rec.id}/edit", data={**data, "_comment": "   "}).status_code == 422
     r = member.post(f"/o/acme/r/{rec.id}/edit", data={**data, "_comment": "数量录错"})
     assert r.status_code == 303
     db.expire_all()
@@ -462,3 +463,46 @@ def test_adopting_a_version_with_a_new_final_state_keeps_old_records_done(app, d
     client = app.test_client()
     login(client, world.users["manager"].email)
     assert client.get("/o/acme/").status_code == 200
+
+
+# --- property: whatever people do, a signature in force is on the current revision ------------------------------
+
+REOPENABLE = copy.deepcopy(KS)
+REOPENABLE["key"] = "ks-reopen"
+REOPENABLE["workflow"]["transitions"].append({"name": "reopen", "from": ["released"], "to": "draft",
+                                              "label": {"zh": "重开", "en": "Reopen"}, "roles": ["manager"]})
+
+
+def test_signatures_in_force_always_cover_the_current_revision(app, db, world):
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    tpl = world.add_template(REOPENABLE, world.acme)
+    ops = st.lists(st.sampled_from(["edit", "submit", "return", "release", "reopen"]), min_size=1, max_size=10)
+
+    @settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(ops=ops)
+    def run(ops):
+        with app.test_request_context():
+            rec = records.create(db, world.acme, tpl, dict(DATA, release_by="王芳"), world.users["member"])
+            db.commit()
+            for i, op in enumerate(ops):
+                try:
+                    if op == "edit":
+                        records.edit(db, rec, tpl, dict(rec.data, quantity=i + 100), world.users["member"],
+                                     comment="改" if signatures.of_record(db, rec).in_force else "")
+                    else:
+                        role = "member" if op == "submit" else "manager"
+                        workflow.take(db, rec, REOPENABLE, op, world.users[role], {role}, comment="x", password=PASSWORD)
+                    db.commit()
+                except UserError:
+                    db.rollback()
+                    db.refresh(rec)
+                h = signatures.of_record(db, rec)
+                assert all(s.revision == rec.revision for s in h.in_force), (ops, h)
+                assert not h.unsigned_in_signed_state
+                if rec.state == "released":  # the signed state always rests on a signature of what is shown
+                    assert h.in_force and h.in_force[-1].digest == trail.digest(rec.data)
+        assert trail.verify(db, world.acme.id).ok
+
+    run()
