@@ -304,6 +304,15 @@ def test_returning_a_record_before_its_signature_makes_editing_ordinary_again(ap
         db.commit()
     assert rec.state == "draft" and signatures.of_record(db, rec).signatures[0].status == signatures.SUPERSEDED
     assert signatures.edited_after_signature(db, world.acme.id) == {}
+    with app.test_request_context():  # signed again after the rework: bound again
+        workflow.take(db, rec, body, "submit", world.users["member"], {"member"})
+        workflow.take(db, rec, body, "release", world.users["manager"], {"manager"}, password=PASSWORD)
+        db.commit()
+        [second] = signatures.of_record(db, rec).in_force
+        assert second.revision == rec.revision == 3
+        with pytest.raises(UserError) as err:
+            records.edit(db, rec, tpl, dict(rec.data, quantity=4), world.users["member"])
+        assert err.value.field == "_comment"
 
 
 def test_locked_states_refuse_every_edit(app, db, world, client_for):

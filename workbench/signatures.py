@@ -9,8 +9,9 @@ A signature *counts* (is in force) from the signed step until either
   `signature_void` event and returns the record to the state before the earliest signature in force, so
   the signer signs the new revision (events written before this rule existed show the edit without the
   return: `SignedEdit.reverted` is False — the record still claims a signed state for unsigned content); or
-- a later transition takes the record back to a state it was in before the signature (returned for
-  rework): the signed step is undone, editing is ordinary work again.
+- a later transition takes the record back to a state on its path before the signature (returned for
+  rework): the signed step is undone, editing is ordinary work again. (The path is the sequence of states
+  from the initial one with loops cut out, so a record signed again after rework is bound again.)
 
 `replay` walks one record's events in chain order; every question here is answered from it.
 """
@@ -43,7 +44,7 @@ class Signature:
     to_state: str | None
     status: str = VALID  # valid | void (edited after signature) | superseded (sent back before it)
     voided_by: "SignedEdit | None" = None
-    before: set[str] = field(default_factory=set, repr=False)  # states the record was in before it
+    before: set[str] = field(default_factory=set, repr=False)  # states on the record's path before it
 
 
 @dataclass
@@ -87,7 +88,8 @@ def _binding(s: Signature) -> bool:
 def replay(events: Iterable[Event]) -> History:
     """One record's events (any order; sorted by seq here) -> its signatures and the edits made after them."""
     out = History()
-    revision, digests, seen = 0, {}, []
+    revision, digests = 0, {}
+    path: list[str] = []  # the states from the initial one to the current one, loops cut out
     in_force: list[Signature] = []
     for e in sorted(events, key=lambda ev: ev.seq):
         d = e.detail or {}
@@ -104,21 +106,21 @@ def replay(events: Iterable[Event]) -> History:
             for edit in out.edits:
                 if edit.seq in (d.get("edit"),) or {s.seq for s in edit.signatures} & set(d.get("signatures") or []):
                     edit.reverted, edit.state_before = True, e.to_state
-        elif e.action == Action.SIGN:
+        if e.action in (Action.TRANSITION, Action.SIGN) and e.to_state:  # sent back before a signature: undone
+            for s in [s for s in in_force if e.to_state in s.before]:
+                s.status = SUPERSEDED
+                in_force.remove(s)
+        if e.action == Action.SIGN:
             sig = d.get("signature") or {}
             rev = int(sig.get("revision") or revision)
             s = Signature(e.seq, sig.get("signer") or e.actor_name, sig.get("signer_id", e.actor_id),
                           sig.get("meaning") or {}, e.at, rev, sig.get("digest") or digests.get(rev, ""),
-                          d.get("transition", ""), e.from_state, e.to_state, before=set(seen))
+                          d.get("transition", ""), e.from_state, e.to_state, before=set(path))
             out.signatures.append(s)
             if _binding(s):
                 in_force.append(s)
-        elif e.action == Action.TRANSITION and e.to_state:
-            for s in [s for s in in_force if e.to_state in s.before]:
-                s.status = SUPERSEDED
-                in_force.remove(s)
         if e.action in (Action.CREATE, Action.TRANSITION, Action.SIGN, Action.SIGNATURE_VOID) and e.to_state:
-            seen.append(e.to_state)
+            path = path[:path.index(e.to_state) + 1] if e.to_state in path else [*path, e.to_state]
     return out
 
 
