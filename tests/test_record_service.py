@@ -515,3 +515,22 @@ def test_signatures_in_force_always_cover_the_current_revision(app, db, world):
         assert trail.verify(db, world.acme.id).ok
 
     run()
+
+
+def test_an_edit_with_a_new_file_replaces_the_reference_and_chains_it(app, db, world, rec, client_for):
+    import io
+
+    from workbench.models import Attachment
+
+    pdf = b"%PDF-1.4\n% new certificate\n%%EOF\n"
+    c = client_for("member")
+    token = csrf_from(c.get(f"/o/acme/r/{rec.id}/edit").get_data(as_text=True))
+    r = c.post(f"/o/acme/r/{rec.id}/edit", content_type="multipart/form-data", data={
+        **FORM, "csrf_token": token, "_revision": "1", "certificate.__file": (io.BytesIO(pdf), "证书.pdf")})
+    assert r.status_code == 303
+    db.expire_all()
+    att = db.exec(select(Attachment)).one()
+    now = db.get(Record, rec.id)
+    assert now.revision == 2 and now.data["certificate"] == f"att:{att.id}/证书.pdf" and att.record_id == rec.id
+    [ev] = _events(db, rec, "attach")
+    assert ev.data_digest == att.sha256 and trail.verify(db, world.acme.id).ok
