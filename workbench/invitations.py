@@ -17,6 +17,7 @@ from flask_babel import gettext as _
 from sqlmodel import Field, Session, SQLModel, select
 
 from workbench import trail
+from workbench.actions import Action
 from workbench.errors import Conflict, NotFound, UserError
 from workbench.models import Organization, User, utcnow
 
@@ -58,7 +59,7 @@ def invite(db: Session, org: Organization, email: str, role: str, by, engagement
     inv = Invitation(org_id=org.id, email=email, role=role, engagement_id=engagement_id, created_by=getattr(by, "id", None))
     db.add(inv)
     db.flush()
-    trail.append(db, org.id, "membership_invite", actor=by,
+    trail.append(db, org.id, Action.MEMBERSHIP_INVITE, actor=by,
                  detail={"invitation": inv.id, "email": email, "role": role, "engagement": engagement_id})
     return inv
 
@@ -104,7 +105,7 @@ def accept(db: Session, invitation_id: int, user) -> Invitation:
         members.grant(db, org, db.get(User, user.id), inv.role, by=user)
     inv.status, inv.decided_at = ACCEPTED, utcnow()
     db.add(inv)
-    trail.append(db, org.id, "membership_accept", actor=user,
+    trail.append(db, org.id, Action.MEMBERSHIP_ACCEPT, actor=user,
                  detail={"invitation": inv.id, "user": user.id, "role": inv.role, "engagement": inv.engagement_id})
     return inv
 
@@ -113,7 +114,7 @@ def decline(db: Session, invitation_id: int, user) -> Invitation:
     inv = _mine(db, invitation_id, user)
     inv.status, inv.decided_at = DECLINED, utcnow()
     db.add(inv)
-    trail.append(db, inv.org_id, "membership_decline", actor=None,
+    trail.append(db, inv.org_id, Action.MEMBERSHIP_DECLINE, actor=None,
                  detail={"invitation": inv.id, "role": inv.role, "engagement": inv.engagement_id})
     return inv
 
@@ -124,5 +125,5 @@ def cancel(db: Session, org: Organization, invitation_id: int, by) -> Invitation
         raise NotFound(_("No such invitation."))
     inv.status, inv.decided_at = CANCELLED, utcnow()
     db.add(inv)
-    trail.append(db, org.id, "membership_cancel", actor=by, detail={"invitation": inv.id, "role": inv.role})
+    trail.append(db, org.id, Action.MEMBERSHIP_CANCEL, actor=by, detail={"invitation": inv.id, "role": inv.role})
     return inv

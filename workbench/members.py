@@ -12,6 +12,7 @@ from sqlalchemy import text
 from sqlmodel import Session, select
 
 from workbench import trail
+from workbench.actions import Action
 from workbench.auth import hash_password
 from workbench.errors import TooMany, UserError
 from workbench.models import Membership, Organization, User, utcnow
@@ -75,7 +76,7 @@ def grant(db: Session, org: Organization, user: User, role: str, by=None) -> Mem
     m.valid_from, m.valid_until = None, None
     db.add(m)
     db.flush()
-    trail.append(db, org.id, "membership_add", actor=by, detail={"membership": m.id, "user": user.id, "role": role})
+    trail.append(db, org.id, Action.MEMBERSHIP_ADD, actor=by, detail={"membership": m.id, "user": user.id, "role": role})
     return m
 
 
@@ -114,7 +115,7 @@ def remove(db: Session, org: Organization, membership_id: int, by=None) -> None:
     detail = {"membership": m.id, "user": m.user_id, "role": m.role}
     db.delete(m)
     db.flush()
-    trail.append(db, org.id, "membership_remove", actor=by, detail=detail)
+    trail.append(db, org.id, Action.MEMBERSHIP_REMOVE, actor=by, detail=detail)
 
 
 def listing(db: Session, org: Organization) -> list[tuple[Membership, User]]:

@@ -155,13 +155,14 @@ def _record_signature_failures(resp):
     if not failures:
         return resp
     from workbench import trail
+    from workbench.actions import Action
     from workbench.db import get_session
     from workbench.models import User
 
     db = get_session()
     db.rollback()  # the failed step stored nothing; this transaction only records the attempt
     for org_id, record_id, user_id, throttled in failures:
-        trail.append(db, org_id, "sign_failed", record_id=record_id, actor=db.get(User, user_id),
+        trail.append(db, org_id, Action.SIGN_FAILED, record_id=record_id, actor=db.get(User, user_id),
                      detail={"throttled": throttled})
     db.commit()
     return resp
