@@ -236,6 +236,12 @@ def _derived_problems(db: Session, org, r, create, revisions, templates: dict) -
     return out
 
 
+def _rows(db: Session, model, org_id: int) -> list:
+    """Plain rows as stored (never objects cached in the session's identity map)."""
+    t = model.__table__
+    return db.connection().execute(select(t).where(t.c.org_id == org_id).order_by(t.c.id)).all()
+
+
 class _AuditArtefacts:
     """The last event recorded for each finding, check and sample while the chain streams past."""
 
@@ -260,7 +266,7 @@ class _AuditArtefacts:
 
         out: list[Problem] = []
         seen = set()
-        for f in db.exec(select(Finding).where(Finding.org_id == org_id).order_by(Finding.id)).all():
+        for f in _rows(db, Finding, org_id):
             seen.add(f.id)
             last = self.findings.get(f.id)
             if last is None:
@@ -269,7 +275,7 @@ class _AuditArtefacts:
                 out.append(Problem(f"finding {f.id}", f"differs from what event #{last[0]} recorded (changed)"))
         out += [Problem(f"finding {fid}", "is missing (deleted)") for fid in sorted(set(self.findings) - seen)]
         seen_checks = set()
-        for c in db.exec(select(Check).where(Check.org_id == org_id).order_by(Check.id)).all():
+        for c in _rows(db, Check, org_id):
             key = (c.engagement_id, c.record_id)
             seen_checks.add(key)
             last = self.checks.get(key)
@@ -280,7 +286,7 @@ class _AuditArtefacts:
         out += [Problem(f"check of record {rid} (engagement {eid})", "is missing (deleted)")
                 for eid, rid in sorted(set(self.checks) - seen_checks)]
         seen_samples = set()
-        for s in db.exec(select(Sample).where(Sample.org_id == org_id).order_by(Sample.id)).all():
+        for s in _rows(db, Sample, org_id):
             seen_samples.add(s.id)
             last = self.samples.get(s.id)
             if last is None:

@@ -80,9 +80,23 @@ class Continuity:
 def continuity(db: Session, org_id: int, engagement: Engagement | None = None) -> Continuity:
     rows = list(db.exec(select(Seal).where(Seal.org_id == org_id).order_by(Seal.id)).all())
     broken = [s for s in rows if not still_holds(db, s)]
-    opened = None
-    if engagement is not None:
-        opened = next((s.extends for s in rows if s.engagement_id == engagement.id and s.kind == "open"), None)
+    opens = [s for s in rows if s.kind == "open" and (engagement is None or s.engagement_id == engagement.id)]
+    opened = opens[-1].extends if opens else None  # the engagement's (default: the latest) opening check
     earlier = [s for s in rows if engagement is None or s.engagement_id != engagement.id]
     status = BROKEN if broken or opened == BROKEN else OK if earlier else FIRST
     return Continuity(status, broken, len(rows), opened)
+
+
+def kind_label(kind: str) -> str:
+    return {"open": _("engagement opened"), "report": _("report issued")}.get(kind, kind)
+
+
+def readiness_item(db: Session, org_id: int):
+    """The readiness page's line for the chain (None before the first seal): fails when the chain no longer
+    extends a sealed head, or did not when the latest engagement opened."""
+    from workbench.audit.readiness import FAIL, OK, Item
+
+    if db.exec(select(Seal.id).where(Seal.org_id == org_id).limit(1)).first() is None:
+        return None
+    c = continuity(db, org_id)
+    return Item("chain", 0, FAIL if c.status == BROKEN else OK, c.message, "", params={"continuity": c.status})
