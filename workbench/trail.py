@@ -50,8 +50,11 @@ def canonical_bytes(obj: Any, scheme: int = SCHEME) -> bytes:
     if scheme == LEGACY_SCHEME:
         return canonical(obj).encode("utf-8")
     try:
-        # json round trip: non-JSON values (dates, tuples) become what they are stored as
-        return rfc8785.dumps(json.loads(json.dumps(obj, ensure_ascii=False, default=str)))
+        try:
+            return rfc8785.dumps(obj)
+        except rfc8785.CanonicalizationError:
+            # not plain JSON (dates, integer keys…): hash what the database stores, the value's JSON round trip
+            return rfc8785.dumps(json.loads(json.dumps(obj, ensure_ascii=False, default=str)))
     except (rfc8785.CanonicalizationError, ValueError) as exc:
         raise NotCanonical(_("A number is too large (or not a number) to be stored exactly: "
                              "numbers must lie within ±9007199254740991; enter it as text.")) from exc
