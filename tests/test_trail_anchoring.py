@@ -352,3 +352,14 @@ def test_finding_numbers_use_the_engagement_counter(audited, db, world):
                                clause="8.5.1", statement="note", evidence=[recs[2].id])
     db.commit()
     assert f2.number == 2 and db.get(Engagement, e.id).finding_counter == 2
+
+
+def test_a_form_refuses_integers_without_an_exact_json_form():
+    """An integer field posted 2**60 would have no RFC 8785 form (so no hash): the form says so, never a 500."""
+    import forms
+    from werkzeug.datastructures import MultiDict
+
+    data, errors = forms.parse(KS["schema"], MultiDict({"batch_no": "x", "quantity": str(2**60), "temperature": "-" + "9" * 20}))
+    assert set(errors) == {"quantity", "temperature"}
+    data, errors = forms.parse(KS["schema"], MultiDict({"batch_no": "x", "quantity": str(2**53 - 1), "temperature": "12.5"}))
+    assert not errors and data["quantity"] == 2**53 - 1
