@@ -249,7 +249,7 @@ def test_engagements_seal_the_head_and_the_next_one_checks_it(app, db, world, tp
         assert s3.extends == "broken"
         c = seals.continuity(db, world.acme.id, e3)
         assert c.status == "broken" and {s.id for s in c.broken} >= {s1.id, report_seal.id}
-        assert "no longer contains the head" in c.message
+        assert "no longer contains the head" in c.message or "不再包含" in c.message
 
 
 def test_seals_appear_in_report_xlsx_and_readiness(app, db, world, tpl, client_for):
@@ -322,7 +322,9 @@ AUDIT_TAMPERING = [
     ("finding statement", "UPDATE audit_finding SET statement = 'all fine'", "finding"),
     ("finding grade", "UPDATE audit_finding SET grade = 'observation'", "finding"),
     ("finding deleted", "DELETE FROM audit_finding", "finding"),
+    ("finding author", "UPDATE audit_finding SET created_by = (SELECT id FROM user WHERE email = 'manager@acme.test')", "finding"),
     ("check note", "UPDATE audit_check SET note = 'seen'", "check"),
+    ("check auditor", "UPDATE audit_check SET checked_by = NULL", "check"),
     ("check deleted", "DELETE FROM audit_check", "check of record"),
     ("sample drawn", "UPDATE audit_sample SET drawn = '[1, 2, 3]', digest = 'x'", "sample"),
 ]

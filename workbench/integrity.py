@@ -246,15 +246,23 @@ def _rows(db: Session, model, org_id: int) -> list:
 class _AuditArtefacts:
     """The last event recorded for each finding, check and sample while the chain streams past."""
 
+    FINDING_ACTORS = {"audit_finding": "created_by", "audit_finding_answer": "answered_by",
+                      "audit_finding_close": "closed_by"}
+
     def __init__(self) -> None:
         self.findings: dict[int, tuple] = {}
+        self.finding_actors: dict[int, dict[str, int | None]] = {}
         self.checks: dict[tuple[int, int], object] = {}
         self.samples: dict[int, tuple] = {}
 
     def see(self, e) -> None:
         d = e.detail or {}
         if e.action.startswith("audit_finding") and d.get("finding") is not None:
-            self.findings[int(d["finding"])] = (e.seq, e.data_digest, scheme_of(e))
+            fid = int(d["finding"])
+            self.findings[fid] = (e.seq, e.data_digest, scheme_of(e))
+            who = self.finding_actors.setdefault(fid, {})
+            if e.action in self.FINDING_ACTORS:
+                who[self.FINDING_ACTORS[e.action]] = e.actor_id
         elif e.action == "audit_check" and d.get("record") is not None:
             self.checks[(int(d.get("engagement") or 0), int(d["record"]))] = (e.seq, d.get("verdict"), e.comment or "", e.actor_id)
         elif e.action in ("audit_sample", "audit_sample_more") and d.get("sample") is not None:
@@ -274,6 +282,10 @@ class _AuditArtefacts:
                 out.append(Problem(f"finding {f.id}", "is not in the chain (inserted)"))
             elif finding_digest(f, last[2]) != last[1]:
                 out.append(Problem(f"finding {f.id}", f"differs from what event #{last[0]} recorded (changed)"))
+            else:
+                for column, actor in self.finding_actors.get(f.id, {}).items():
+                    if getattr(f, column) != actor:
+                        out.append(Problem(f"finding {f.id}", f"{column} differs from the chain's actor (changed)"))
         out += [Problem(f"finding {fid}", "is missing (deleted)") for fid in sorted(set(self.findings) - seen)]
         seen_checks = set()
         for c in _rows(db, Check, org_id):
