@@ -96,6 +96,13 @@ def test_stdlib_jcs_matches_the_rfc8785_package(value):
     assert jcs.dumps(value) == rfc8785.dumps(value)
 
 
+@settings(max_examples=300, deadline=None)
+@given(value=JSON | st.dictionaries(st.text(alphabet=st.sampled_from("a\ue000\uffff\U0001f600\U00010000é"), max_size=3),
+                                    st.integers(0, 3), max_size=5))
+def test_the_fast_path_is_rfc8785(value):
+    assert trail.canonical_bytes(value) == rfc8785.dumps(value)
+
+
 @pytest.mark.parametrize("number,expected", [(0.0, "0"), (-0.0, "0"), (1.0, "1"), (100.0, "100"), (1e21, "1e+21"),
                                              (1e20, "100000000000000000000"), (1e-7, "1e-7"), (1e-6, "0.000001"),
                                              (123.456, "123.456"), (-1.5e-9, "-1.5e-9"), (5e-324, "5e-324"),

@@ -5,7 +5,8 @@ Which canonical JSON is the event's *scheme*, stored per event (column `event.sc
 
 - scheme 1 (events written before migration 0005): Python's ``json.dumps(sort_keys=True, separators=(",", ":"),
   ensure_ascii=False)`` in UTF-8. Existing chains keep verifying under it; nothing is rewritten.
-- scheme 2 (every new event): RFC 8785 JCS (the `rfc8785` package), and the payload names its scheme
+- scheme 2 (every new event): RFC 8785 JCS (the `rfc8785` package; values on which Python's C JSON encoder
+  provably gives the same bytes take that faster path), and the payload names its scheme
   (``"scheme": 2``), so a verifier in any language can recompute hashes. The digests an event carries
   (`data_digest` of a revision, a sample, a finding) are computed with the same scheme as the event.
 
@@ -46,9 +47,33 @@ def canonical(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
+_SAFE_INT = 2**53 - 1
+
+
+def _json_equals_jcs(v: Any) -> bool:
+    """True when Python's sorted compact JSON of `v` is byte for byte its RFC 8785 form: only plain dicts (str keys
+    without characters beyond U+FFFF, where UTF-16 and code-point order differ), lists, str, bool, None and
+    integers within ±(2**53−1) — no floats (their ECMAScript form differs), tuples or other types."""
+    t = type(v)
+    if t is str or t is bool or v is None:
+        return True
+    if t is int:
+        return -_SAFE_INT <= v <= _SAFE_INT
+    if t is dict:
+        return all(type(k) is str and (k.isascii() or max(k) <= "\uffff") and _json_equals_jcs(x) for k, x in v.items())
+    if t is list:
+        return all(_json_equals_jcs(x) for x in v)
+    return False
+
+
 def canonical_bytes(obj: Any, scheme: int = SCHEME) -> bytes:
     if scheme == LEGACY_SCHEME:
         return canonical(obj).encode("utf-8")
+    if _json_equals_jcs(obj):  # fast path (C json encoder); tests/test_trail_anchoring.py checks it equals rfc8785
+        try:
+            return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate: the package refuses it below
+            pass
     try:
         try:
             return rfc8785.dumps(obj)
