@@ -295,6 +295,14 @@ DERIVED_TAMPERING = [
 ]
 
 
+def test_a_record_moved_to_another_organization_is_missing_from_its_own(app, db, world, tpl):
+    recs = make_records(app, db, world, tpl, 2)
+    db.execute(text("UPDATE record SET org_id = :o WHERE id = :r"), {"o": world.other.id, "r": recs[0].id})
+    db.commit()
+    assert any(p.where == f"record {recs[0].id}" and "missing" in p.reason for p in trail.verify(db, world.acme.id).problems)
+    assert not trail.verify(db, world.other.id).ok
+
+
 @pytest.mark.parametrize("name,sql", DERIVED_TAMPERING, ids=[d[0] for d in DERIVED_TAMPERING])
 def test_derived_columns_are_recomputed_and_located(app, db, world, tpl, name, sql):
     recs = make_records(app, db, world, tpl, 3)

@@ -79,9 +79,10 @@ def verify_org(db: Session, org_id: int) -> Verification:
             Event.__table__.c.org_id == org_id, Event.__table__.c.record_id.in_(ids)).order_by(Event.__table__.c.seq)).all()
         result.problems += _record_problems(db, org, records, events, templates)
     missing = select(Event.record_id).where(Event.org_id == org_id, Event.action == "create",
-                                            ~exists().where(Record.id == Event.record_id)).order_by(Event.seq)
+                                            ~exists().where(Record.id == Event.record_id, Record.org_id == Event.org_id)
+                                            ).order_by(Event.seq)
     for rid in db.exec(missing).all():
-        result.problems.append(Problem(f"record {rid}", "is missing (deleted)"))
+        result.problems.append(Problem(f"record {rid}", "is missing (deleted, or moved to another organization)"))
     result.problems += audit.problems(db, org_id)
     return result
 
