@@ -10,7 +10,7 @@ survives a round trip through the server even without JavaScript.
 
 Bounds (so no post can hold a worker): parsing is linear in the number of posted values; an array takes at
 most its template's ``maxItems`` rows and never more than ROWS_MAX; a text field without its own
-``maxLength`` takes TEXT_MAX characters; whole numbers have at most INT_DIGITS digits.
+``maxLength`` takes TEXT_MAX characters; whole numbers stay within ±(2**53−1) (SAFE_INT).
 """
 from __future__ import annotations
 
@@ -26,13 +26,21 @@ from forms.messages import message
 ROW = "__row"
 MISSING = object()
 _INT = re.compile(r"^[+-]?\d+$")
+SAFE_INT = 2**53 - 1  # integers beyond this have no exact JSON / RFC 8785 form (the event chain hashes RFC 8785)
+
+
+def _safe_int(raw: str) -> int | None:
+    digits = raw.lstrip("+-").lstrip("0")
+    if not raw.isascii() or len(digits) > 16:
+        return None
+    n = int(raw)
+    return n if abs(n) <= SAFE_INT else None
 _ROW_INDEX = re.compile(r"[0-9]{1,6}")  # ASCII only: str.isdigit() accepts '¹', which int() refuses
 _LOCAL_DT = re.compile(r"^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2})(:\d{2})?$")
 
 DEFAULT_TZ = timezone(timedelta(hours=8), "Asia/Shanghai")
 ROWS_MAX = 500  # repeating rows per array when the template sets no maxItems
 TEXT_MAX = 20000  # characters of a text field when the template sets no maxLength
-INT_DIGITS = 18  # whole numbers stay within a 64-bit integer (and far from int()'s 4,300-digit limit)
 
 
 def kind_of(field: dict) -> str:
@@ -195,16 +203,18 @@ class _Ctx:
         if kind == "integer":
             if not _INT.match(raw):
                 return self.fail(path, "integer")
-            if len(raw.lstrip("+-")) > INT_DIGITS:
+            if _safe_int(raw) is None:  # beyond ±(2**53−1): too big for exact JSON (and never an overflow)
                 return self.fail(path, "too_big")
             return int(raw)
         if kind == "number":
             if len(raw) > 64:
                 return self.fail(path, "too_big" if _INT.match(raw) else "number")
             try:
-                num = int(raw) if _INT.match(raw) else float(raw)
+                num = _safe_int(raw) if _INT.match(raw) else float(raw)
             except ValueError:
                 return self.fail(path, "number")
+            if num is None:
+                return self.fail(path, "too_big")
             if isinstance(num, float) and not math.isfinite(num):
                 return self.fail(path, "number")
             return num
