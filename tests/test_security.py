@@ -33,7 +33,8 @@ for _policy, _roles in POLICIES.items():
 
 
 AUDIT_TEAM_ONLY = {("POST", "audit.verify_finding"), ("POST", "audit.findings"), ("POST", "audit.mark_conforming"),
-                   ("POST", "audit.sample_more"), ("POST", "audit.new_sample"), ("GET", "audit.new_sample")}
+                   ("POST", "audit.sample_more"), ("POST", "audit.new_sample"), ("GET", "audit.new_sample"),
+                   ("GET", "audit.evidence_bundle")}
 
 
 @pytest.fixture
