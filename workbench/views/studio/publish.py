@@ -1,0 +1,74 @@
+"""Publishing a draft as the next version: the confirmation with the diff and its impact, the release note."""
+from __future__ import annotations
+
+from flask import flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy.exc import IntegrityError
+
+from workbench import library
+from workbench.db import get_session
+from workbench.i18n import lang, tr
+from workbench.models import ProcessTemplate
+from workbench.studio import versions
+from workbench.studio.models import StudioDraft
+from workbench.templates import InvalidTemplate
+from workbench.tenancy import allow, can
+from workbench.views.studio import bp
+from workbench.views.studio.access import _draft_in, _org_scope
+from workbench.views.studio.builder import _apply_post, _key_taken, _render_builder, _save
+from workbench.views.studio.versions import _diff_labels
+
+
+@bp.route("/o/<org>/d/<int:draft_id>/publish", methods=["POST"])
+@allow("org:author")
+def publish(org, draft_id):
+    """Save the posted edits, then publish the draft as the next version — or refuse, naming every error."""
+    scope = _org_scope()
+    draft = _draft_in(scope, draft_id)
+    body, failed = _apply_post(scope, draft)
+    if failed is not None:
+        return failed
+    tab = request.form.get("_tab", "fields")
+    if _key_taken(scope, draft, body):
+        return _render_builder(scope, draft, draft.body, tab, status=422, posted=request.form,
+                               form_errors={"t:key": _("%(where)s already has a draft with this key.", where=scope.name)})
+    db = get_session()
+    _save(draft, body)
+    db.commit()
+    adopt_now = bool(request.form.get("_adopt")) and can("org:manage")
+    try:
+        row = versions.publish(db, g.org, body, current_user, draft=draft, adopt=adopt_now)
+        db.commit()
+    except InvalidTemplate as e:
+        db.rollback()
+        flash(_("Not published: fix the %(n)s problem(s) listed in the preview first.", n=len(e.errors)), "error")
+        return _render_builder(scope, draft, body, tab, status=422)
+    except IntegrityError:
+        db.rollback()
+        flash(_("Someone published this process at the same moment; publish again."), "error")
+        return _render_builder(scope, db.get(StudioDraft, draft_id) or draft, body, tab, status=409)
+    if adopt_now:
+        flash(_("Published version %(v)s; new records use it from now on.", v=row.version), "success")
+    else:
+        flash(_("Published version %(v)s. A manager of %(org)s adopts it when ready; until then new records "
+                "use the current version.", v=row.version, org=g.org.name), "success")
+    return redirect(url_for("studio.process", org=g.org.slug, key=row.key), code=303)
+
+
+@bp.route("/o/<org>/d/<int:draft_id>/changes")
+@allow("org:author")
+def draft_changes(org, draft_id):
+    scope = _org_scope()
+    draft = _draft_in(scope, draft_id)
+    db = get_session()
+    base = db.get(ProcessTemplate, draft.base_template_id) if draft.base_template_id else None
+    if base is None:
+        versions_ = library.published_versions(db, g.org, draft.key)
+        base = versions_[-1] if versions_ else None
+    if base is None:
+        flash(_("This draft is a new process: there is no earlier version to compare with."), "info")
+        return redirect(scope.url("draft", draft_id=draft.id), code=303)
+    d = versions.diff(base.body, draft.body, lang())
+    return render_template("studio/diff.html", a=base, b=None, draft=draft, key=draft.key, d=d,
+                           choices=[], title=tr(draft.body.get("title"), draft.key), labels=_diff_labels())
