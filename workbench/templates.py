@@ -212,6 +212,9 @@ def _workflow_errors(wf: dict, top: set[str]) -> Iterator[tuple[str, str]]:
     states = wf["states"]
     if wf["initial"] not in states:
         yield "$.workflow.initial", f"unknown state '{wf['initial']}'"
+    for i, s in enumerate(wf.get("locked") or []):
+        if s not in states:
+            yield json_path(("workflow", "locked", i)), f"unknown state '{s}'"
     names: set[str] = set()
     for i, tr in enumerate(wf["transitions"]):
         if tr["name"] in names:

@@ -14,7 +14,7 @@ from werkzeug.datastructures import MultiDict
 
 from workbench.studio.common import BuilderError, _container, _copy, get_field, has_field, i18n, parent_of, split
 from workbench.studio.conditions import set_condition, set_required
-from workbench.studio.workflow import _transition, _wf, add_state, remove_state, rename_state, set_workflow
+from workbench.studio.workflow import set_locked, _transition, _wf, add_state, remove_state, rename_state, set_workflow
 from workbench.studio.fields import (
     add_field, free_key, move_field, remove_field, rename_field, set_help, set_label, set_limits,
     set_options, set_type, set_widget,
@@ -39,6 +39,9 @@ def _number(raw: str, name: str, errors: dict, integer: bool = False) -> Any:
     except ValueError:
         errors[name] = "enter a number" if not integer else "enter a whole number"
         return ValueError
+
+
+STEP_INPUTS = ("name", "from", "to", "roles", "comment")
 
 
 def apply_form(t: dict, form: MultiDict) -> tuple[dict, dict[str, str], dict[str, str]]:
@@ -235,15 +238,20 @@ def _apply_workflow_rows(t: dict, form: MultiDict, errors: dict) -> dict:
     _wf(t)  # make sure the workflow structure exists before rows are applied
     before = {st["name"]: st for st in d["states"]}
     finals = set(form.getlist("s:final"))
+    lockeds = set(form.getlist("s:locked"))
     rows = list(zip(form.getlist("s:orig"), form.getlist("s:name"), form.getlist("s:zh"), form.getlist("s:en")))
     renames = []
-    for orig, name, zh, en in rows:
+    locked: list[str] = []  # as posted, with the names the states will have
+    for i, (orig, name, zh, en) in enumerate(rows):
         name, zh, en = name.strip(), zh.strip(), en.strip()
+        where = f"s:name:{i}"
         if orig and orig in before:
             st = before[orig]
             if not name:
-                t = _try(errors, "s:name", remove_state, t, orig) or t
+                t = _try(errors, where, remove_state, t, orig) or t
                 continue
+            if orig in lockeds:
+                locked.append(name)
             final = orig in finals
             if (zh, en, final) != (st["zh"], st["en"], st["final"]):
                 state = _wf(t)["states"][orig]
@@ -255,16 +263,25 @@ def _apply_workflow_rows(t: dict, form: MultiDict, errors: dict) -> dict:
                     else:
                         state.pop("final", None)
             if name != orig:
-                renames.append((orig, name))
+                renames.append((i, orig, name))
         elif name:
-            t = _try(errors, "s:name", add_state, t, name, zh, en, "" in finals or name in finals) or t
-    for orig, name in renames:
-        t = _try(errors, "s:name", rename_state, t, orig, name) or t
+            added = _try(errors, where, add_state, t, name, zh, en, "" in finals or name in finals)
+            if added is not None:
+                t = added
+                if "" in lockeds or name in lockeds:
+                    locked.append(name)
+    for i, orig, name in renames:
+        t = _try(errors, f"s:name:{i}", rename_state, t, orig, name) or t
+    renamed = {orig: name for _, orig, name in renames}
     initial = form.get("w:initial", d["initial"])
-    initial = dict(renames).get(initial, initial)
+    initial = renamed.get(initial, initial)
     if initial != _wf(t).get("initial") and initial != d["initial"]:
         t = _try(errors, "w:initial", set_workflow, t, initial=initial) or t
-    t = _apply_transitions(t, form, d, dict(renames), errors)
+    if "s:name" in form:
+        known = [n for n in locked if n in _wf(t)["states"]]
+        if set(known) != {renamed.get(n, n) for n in d["locked"] if renamed.get(n, n) in _wf(t)["states"]}:
+            t = set_locked(t, known)
+    t = _apply_transitions(t, form, d, renamed, errors)
     return t
 
 
@@ -304,7 +321,7 @@ def _apply_transitions(t: dict, form: MultiDict, d: dict, renames: dict, errors:
                                    row["comment"] or None, row["requires"], (row["sig_zh"], row["sig_en"]),
                                    taken={x["name"] for x in new_list})
             except BuilderError as e:
-                errors[f"x{i}:name"] = str(e)
+                errors[f"x{i}:{e.field if e.field in STEP_INPUTS else 'name'}"] = str(e)
                 new_list.append(tr)
                 continue
             # keep what the builder does not show, and the original order of unchanged lists
@@ -328,7 +345,7 @@ def _apply_transitions(t: dict, form: MultiDict, d: dict, renames: dict, errors:
                                             row["roles"], row["comment"] or None, row["requires"],
                                             (row["sig_zh"], row["sig_en"]), taken={x["name"] for x in new_list}))
             except BuilderError as e:
-                errors[f"x{i}:name"] = str(e)
+                errors[f"x{i}:{e.field if e.field in STEP_INPUTS else 'name'}"] = str(e)
     if count:
         # steps that were not on the page (another tab added them meanwhile) are kept
         new_list += [tr for name, tr in current.items() if name not in seen_orig and name not in before]

@@ -123,6 +123,7 @@ def describe(t: dict, lang: str = "zh") -> dict:
         "cond_choices": choices,
         "workflow": {
             "initial": _s(wf.get("initial")),
+            "locked": [_s(x) for x in wf.get("locked") or [] if isinstance(x, str)],
             "states": [{"name": n, "zh": _txt(st.get("label"), "zh"), "en": _txt(st.get("label"), "en"),
                         "final": bool(st.get("final")), "title": _label(st.get("label"), lang, n)}
                        for n, st in states.items() if isinstance(st, dict)],
@@ -213,6 +214,7 @@ def to_form(t: dict, parts: Iterable[str] = ("fields", "settings", "workflow")) 
         for st in wf["states"] + [{"name": "", "zh": "", "en": "", "final": False}]:
             out += [("s:orig", st["name"]), ("s:name", st["name"]), ("s:zh", st["zh"]), ("s:en", st["en"])]
         out += [("s:final", st["name"]) for st in wf["states"] if st["final"]]
+        out += [("s:locked", name) for name in wf["locked"]]
         rows = wf["transitions"] + [{"name": "", "zh": "", "en": "", "from": [], "to": "", "roles": [],
                                      "comment": "", "requires": [], "sig_zh": "", "sig_en": ""}]
         out.append(("x:count", str(len(rows))))

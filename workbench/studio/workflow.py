@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import copy
 
+from flask_babel import gettext as _
+
 from workbench.studio.common import BuilderError, COMMENT_MODES, ROLES, STATE_RE, _copy, _ren, i18n
+
 
 def default_workflow() -> dict:
     return {
@@ -38,9 +41,9 @@ def add_state(t: dict, name: str, zh: str, en: str, final: bool = False) -> dict
     t = _copy(t)
     wf = _wf(t)
     if not STATE_RE.match(name or ""):
-        raise BuilderError(f"'{name}' is not a valid state name (lowercase letters, digits, _)", "state")
+        raise BuilderError(_("State “%(s)s”: a name uses lowercase letters, digits and _, starting with a letter.", s=name), "state")
     if name in wf["states"]:
-        raise BuilderError(f"state '{name}' already exists", "state")
+        raise BuilderError(_("State “%(s)s” exists already.", s=name), "state")
     wf["states"][name] = {"label": i18n(zh or name, en or name)}
     if final:
         wf["states"][name]["final"] = True
@@ -53,16 +56,18 @@ def rename_state(t: dict, old: str, new: str) -> dict:
     t = _copy(t)
     wf = _wf(t)
     if old not in wf["states"]:
-        raise BuilderError(f"unknown state '{old}'", "state")
+        raise BuilderError(_("unknown state “%(s)s”", s=old), "state")
     if new == old:
         return t
     if not STATE_RE.match(new or ""):
-        raise BuilderError(f"'{new}' is not a valid state name (lowercase letters, digits, _)", "state")
+        raise BuilderError(_("State “%(s)s”: a name uses lowercase letters, digits and _, starting with a letter.", s=new), "state")
     if new in wf["states"]:
-        raise BuilderError(f"state '{new}' already exists", "state")
+        raise BuilderError(_("State “%(s)s” exists already.", s=new), "state")
     wf["states"] = {(new if k == old else k): v for k, v in wf["states"].items()}
     if wf.get("initial") == old:
         wf["initial"] = new
+    if isinstance(wf.get("locked"), list):
+        wf["locked"] = _ren(wf["locked"], old, new)
     for tr in wf["transitions"]:
         tr["from"] = _ren(tr.get("from") or [], old, new)
         if tr.get("to") == old:
@@ -75,10 +80,14 @@ def remove_state(t: dict, name: str) -> dict:
     t = _copy(t)
     wf = _wf(t)
     if name not in wf["states"]:
-        raise BuilderError(f"unknown state '{name}'", "state")
+        raise BuilderError(_("unknown state “%(s)s”", s=name), "state")
     if len(wf["states"]) == 1:
-        raise BuilderError("a workflow needs at least one state", "state")
+        raise BuilderError(_("A workflow needs at least one state."), "state")
     del wf["states"][name]
+    if isinstance(wf.get("locked"), list) and name in wf["locked"]:
+        wf["locked"] = [s for s in wf["locked"] if s != name]
+        if not wf["locked"]:
+            del wf["locked"]
     kept = []
     for tr in wf["transitions"]:
         if tr.get("to") == name:
@@ -105,22 +114,26 @@ def add_transition(t: dict, name: str, from_: list[str], to: str, zh: str, en: s
 
 def _transition(wf: dict, name, from_, to, zh, en, roles, comment, requires, signature, taken) -> dict:
     if not STATE_RE.match(name or ""):
-        raise BuilderError(f"'{name}' is not a valid step name (lowercase letters, digits, _)", "transition")
+        raise BuilderError(_("Step “%(s)s”: a name uses lowercase letters, digits and _, starting with a letter.", s=name), "name")
     if name in taken:
-        raise BuilderError(f"step '{name}' already exists", "transition")
+        raise BuilderError(_("Step “%(s)s” exists already.", s=name), "name")
     if not from_:
-        raise BuilderError(f"step '{name}': choose the state(s) it starts from", "transition")
-    for s in list(from_) + [to]:
+        raise BuilderError(_("Step “%(s)s”: choose the state(s) it starts from.", s=name), "from")
+    for s in from_:
         if s not in wf["states"]:
-            raise BuilderError(f"step '{name}': unknown state '{s}'", "transition")
+            raise BuilderError(_("Step “%(s)s”: it starts from “%(state)s”, which is not a state.", s=name, state=s), "from")
+    if not to:
+        raise BuilderError(_("Step “%(s)s”: choose the state it moves to.", s=name), "to")
+    if to not in wf["states"]:
+        raise BuilderError(_("Step “%(s)s”: it moves to “%(state)s”, which is not a state.", s=name, state=to), "to")
     if not roles or set(roles) - set(ROLES):
-        raise BuilderError(f"step '{name}': choose who may take it", "transition")
+        raise BuilderError(_("Step “%(s)s”: choose who may take it.", s=name), "roles")
     tr: dict = {"name": name, "from": list(from_), "to": to, "label": i18n(zh or name, en or name), "roles": list(roles)}
     if requires:
         tr["requires"] = list(requires)
     if comment:
         if comment not in COMMENT_MODES:
-            raise BuilderError(f"unknown comment mode '{comment}'", "transition")
+            raise BuilderError(_("Step “%(s)s”: unknown comment setting.", s=name), "comment")
         tr["comment"] = comment
     if signature and ((signature[0] or "").strip() or (signature[1] or "").strip()):
         tr["signature"] = {"meaning": i18n(*signature)}
@@ -131,7 +144,7 @@ def remove_transition(t: dict, name: str) -> dict:
     t = _copy(t)
     wf = _wf(t)
     if not any(tr.get("name") == name for tr in wf["transitions"]):
-        raise BuilderError(f"unknown step '{name}'", "transition")
+        raise BuilderError(_("unknown step “%(s)s”", s=name), "transition")
     wf["transitions"] = [tr for tr in wf["transitions"] if tr.get("name") != name]
     return t
 
@@ -147,6 +160,20 @@ def set_workflow(t: dict, initial: str | None = None, states: dict | None = None
         wf["transitions"] = copy.deepcopy(transitions)
     if initial is not None:
         if initial not in wf["states"]:
-            raise BuilderError(f"unknown state '{initial}'", "initial")
+            raise BuilderError(_("unknown state “%(s)s”", s=initial), "initial")
         wf["initial"] = initial
+    return t
+
+
+def set_locked(t: dict, states: list[str]) -> dict:
+    """The states in which a record may not be edited at all (`workflow.locked`); [] removes the list."""
+    t = _copy(t)
+    wf = _wf(t)
+    for s in states:
+        if s not in wf["states"]:
+            raise BuilderError(_("unknown state “%(s)s”", s=s), "state")
+    if states:
+        wf["locked"] = list(dict.fromkeys(states))
+    else:
+        wf.pop("locked", None)
     return t

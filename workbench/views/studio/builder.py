@@ -7,6 +7,7 @@ import json
 from flask import flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
+from markupsafe import Markup
 from sqlalchemy.orm.attributes import flag_modified
 from werkzeug.datastructures import MultiDict
 
@@ -14,6 +15,7 @@ import forms
 from workbench import clauses as clause_catalogue
 from workbench.auth import roles_in
 from workbench.db import get_session
+from workbench.diagram import workflow_svg
 from workbench.i18n import lang, tr
 from workbench.models import ProcessTemplate, utcnow
 from workbench.studio import builder, versions
@@ -126,10 +128,20 @@ def _preview_context(scope: Scope, draft: StudioDraft, body: dict | None, tab: s
         except Exception:  # noqa: BLE001 - a half-written schema must not break the page
             render_error = _("The form cannot be drawn until the errors are fixed.")
     flow = builder.describe(body, lang())["workflow"] if body is not None else None
+    try:
+        diagram = Markup(workflow_svg(body, lang())) if body is not None else ""
+    except Exception:  # noqa: BLE001 - a half-written workflow must not break the page
+        diagram = ""
     return {"scope": scope, "draft": draft, "body": body, "tab": tab, "template_errors": errors, "by_field": by_field,
-            "role_labels": _role_labels(),
+            "role_labels": _role_labels(), "diagram": diagram,
             "sections": sections, "render_error": render_error, "flow": flow, "publish_as": publish_as,
-            "field_doms": _field_doms(draft)}
+            "field_doms": _field_doms(draft) if tab == "fields" else [], "rev": draft_rev(draft)}
+
+
+def draft_rev(draft: StudioDraft) -> str:
+    """Names the stored state of a draft the builder page was drawn from: every save changes it."""
+    return f"{draft.updated_at:%Y%m%d%H%M%S%f}" if draft.updated_at else ""
+
 
 
 def _field_doms(draft: StudioDraft) -> list[tuple[str, str]]:
@@ -162,12 +174,26 @@ def _render_builder(scope: Scope, draft: StudioDraft, body: dict, tab: str, *, s
     field_count = len(vm["fields"])
     open_paths = {focus} | set(ctx["by_field"]) | {p.rsplit(":", 1)[0] for p in (form_errors or {})}
     return render_template(
-        "studio/builder.html", vm=vm, P=Posted(posted), form_errors=form_errors or {}, json_text=json_text,
+        "studio/builder.html", vm=vm, P=Posted(posted), offered_states=offered_states(vm, posted), form_errors=form_errors or {}, json_text=json_text,
         json_error=json_error, base=base, tab_errors=tab_errors, type_labels=_type_labels(), types=builder.TYPES,
         child_types=builder.CHILD_TYPES, roles=builder.ROLES,
         standards=clause_catalogue.STANDARDS, clause_titles=_clause_titles(), open_all=field_count <= 6,
         open_paths=open_paths, focus=focus, orgs_for_copy=author_orgs() if scope.personal else [], can_manage=bool(scope.org and roles_in(db, current_user, scope.org.id)
                                                            & {"manager", "admin"}), **ctx), status
+
+
+def offered_states(vm: dict, posted: MultiDict | None) -> list[dict]:
+    """The states a step may start from or move to: after an unsaved post, the states of that post (so a state
+    added in the same edit is offered and a step's choice of it is kept), else the draft's."""
+    if posted is None or "s:name" not in posted:
+        return [{"name": s["name"], "title": s["title"]} for s in vm["workflow"]["states"]]
+    out = []
+    for name, zh, en in zip(posted.getlist("s:name"), posted.getlist("s:zh"), posted.getlist("s:en")):
+        name = name.strip()
+        if name and name not in {s["name"] for s in out}:
+            title = (en if lang() == "en" else zh).strip() or (zh or en).strip() or name
+            out.append({"name": name, "title": title})
+    return out
 
 
 def _clause_titles() -> dict[str, list[tuple[str, str]]]:
@@ -268,7 +294,12 @@ def org_draft(org, draft_id):
 
 
 def _preview(scope: Scope, draft: StudioDraft):
-    """The live preview (htmx): the posted builder/JSON form applied to a copy of the draft, not saved."""
+    """The live preview (htmx): the posted builder/JSON form applied to a copy of the draft, not saved.
+
+    A preview posted from a page drawn from an older state of the draft (saved since, in this tab or another)
+    is answered 204: htmx swaps nothing, so a late answer never refers to field cards the page does not have."""
+    if request.form.get("_rev", "") != draft_rev(draft):
+        return "", 204
     tab = request.form.get("_tab", "fields")
     json_error, form_errors = "", {}
     if "json" in request.form.getlist("_part"):

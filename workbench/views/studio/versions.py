@@ -6,17 +6,19 @@ from urllib.parse import urlparse
 
 from flask import abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from markupsafe import Markup
 from sqlmodel import func, select
 
 import forms
 from workbench import library
 from workbench.db import get_session
+from workbench.diagram import workflow_svg
 from workbench.i18n import lang, tr
 from workbench.models import Organization, ProcessTemplate, Record, User
 from workbench.studio import builder, io as studio_io, versions
 from workbench.tenancy import allow
 from workbench.views.studio import bp
-from workbench.views.studio.access import _role_labels, _visible_template, author_orgs, has_library
+from workbench.views.studio.access import _role_labels, _type_labels, _visible_template, author_orgs, has_library
 from workbench.views.studio.library import _version_of, _xlsx
 from workbench.views.studio.builder import _preview_values
 
@@ -34,7 +36,9 @@ def process(org, key):
         Record.org_id == g.org.id, Record.template_key == key).group_by(Record.template_id)).all())
     people = {u.id: u.name for u in db.exec(select(User).where(User.id.in_({t.created_by for t in rows} - {None}))).all()}
     title = tr((rows[-1].body if rows else draft.body).get("title"), key)
+    notes = versions.release_notes(db, [t.id for t in rows])
     return render_template("studio/process.html", key=key, rows=list(reversed(rows)), current=current, draft=draft,
+                           notes=notes,
                            counts=counts, people=people, title=title, newest=rows[-1] if rows else None)
 
 
@@ -55,11 +59,11 @@ def diff(org, key):
         return redirect(url_for("studio.process", org=g.org.slug, key=key), code=303)
     d = versions.diff(a.body, b.body, lang())
     return render_template("studio/diff.html", a=a, b=b, draft=None, key=key, d=d, choices=rows,
-                           title=tr(b.body.get("title"), key), labels=_diff_labels())
+                           title=tr(b.body.get("title"), key), labels=_diff_labels(), type_labels=_type_labels())
 
 
 def _diff_labels() -> dict[str, str]:
-    return {"type": _("Type"), "label": _("Label"), "help": _("Help text"), "required": _("Required"),
+    return {"locked": _("Locked states"), "type": _("Type"), "label": _("Label"), "help": _("Help text"), "required": _("Required"),
             "options": _("Options"), "min": _("Minimum"), "max": _("Maximum"), "maxlen": _("Maximum length"),
             "condition": _("Shown when"), "heading": _("Heading"), "details": _("Other details (see JSON)"),
             "order": _("Field order"), "title": _("Title"), "description": _("Description"),
@@ -96,23 +100,9 @@ def template(template_id):
     sections = forms.build_form(body["schema"], body.get("ui"), _preview_values(body), {}, lang())
     org = get_session().get(Organization, tpl.org_id) if tpl.org_id else None
     return render_template("studio/template.html", tpl=tpl, sections=sections, owner_org=org, orgs=author_orgs(),
-                           schedule_text=_schedule_text(body),
+                           schedule_text=versions.schedule_text(body, lang()), diagram=Markup(workflow_svg(body, lang())),
                            library=has_library(), flow=builder.describe(body, lang())["workflow"],
                            json_text=json.dumps(body, ensure_ascii=False, indent=2), role_labels=_role_labels())
-
-
-def _schedule_text(body: dict) -> str:
-    sched = body.get("schedule") or {}
-    props = (body.get("schema") or {}).get("properties") or {}
-    label = lambda name: tr((props.get(name) or {}).get("label"), name)  # noqa: E731
-    if "every_months" in sched:
-        return _("one record every %(n)s months, counted from “%(f)s”", n=sched["every_months"], f=label(sched.get("date_field")))
-    if "due_field" in sched:
-        text = _("due on the date in “%(f)s”", f=label(sched["due_field"]))
-        if sched.get("subject_field"):
-            text += " · " + _("one per “%(f)s”", f=label(sched["subject_field"]))
-        return text
-    return ""
 
 
 @bp.route("/t/<int:template_id>/fields.xlsx")
