@@ -15,7 +15,8 @@ Field paths are dotted: "result" (top level), "items.item" (a column of the tabl
 This module only re-exports; each concept has its own module:
 
 - `common`      types, BuilderError, paths and lookups, examples kept valid
-- `fields`      add / remove / rename / move / retype fields, labels, options, limits
+- `fields`      add / remove / rename / retype fields, labels (unique among siblings), options, limits
+- `order`       moving fields: up / down, or to a position (drag and drop)
 - `conditions`  required fields and "shown when" conditions
 - `settings`    key, title, clauses, record list, headings, schedule
 - `workflow`    states, steps, initial state
@@ -33,12 +34,13 @@ from workbench.studio.conditions import (  # noqa: F401
     condition_of, is_required, set_required, set_condition,
 )
 from workbench.studio.workflow import (  # noqa: F401
-    default_workflow, add_state, rename_state, remove_state, add_transition, remove_transition, set_workflow,
+    default_workflow, add_state, rename_state, remove_state, add_transition, remove_transition, set_workflow, set_locked,
 )
 from workbench.studio.fields import (  # noqa: F401
-    new_template, make_field, free_key, add_field, remove_field, rename_field, move_field, set_label, set_help,
+    new_template, make_field, free_key, add_field, remove_field, rename_field, set_label, set_help,
     set_type, in_table, set_options, set_limits, set_widget,
 )
+from workbench.studio.order import move_field, move_field_to  # noqa: F401
 from workbench.studio.settings import (  # noqa: F401
     set_meta, set_clauses, set_list_columns, set_title_field, set_headings, set_field_heading, set_schedule,
 )

@@ -9,10 +9,12 @@ from __future__ import annotations
 import re
 from typing import Any, Iterable
 
+from flask_babel import gettext as _
+
 from workbench.studio.common import (
     BuilderError, CHILD_TYPES, KEY_RE, TYPES, _TYPE_KEYS, _container, _copy, _options_of, _prune_examples,
     _remove_from, _ren, _schema, _tidy_ui, _ui, field_type, get_field, hint_of, i18n, key_of, parent_of, split,
-    top_order, type_of,
+    type_of,
 )
 from workbench.studio.conditions import _fix_tests
 from workbench.studio.workflow import default_workflow
@@ -74,6 +76,19 @@ def _check_key(key: str, siblings: Iterable[str]) -> None:
         raise BuilderError(f"a field '{key}' already exists here", "key")
 
 
+def _check_label(obj: dict, name: str, zh: str, en: str) -> None:
+    """Two fields side by side (siblings) may not carry the same label: people could not tell them apart."""
+    zh, en = (zh or "").strip(), (en or "").strip()
+    for key, f in (obj.get("properties") or {}).items():
+        lab = f.get("label") if isinstance(f, dict) else None
+        if key == name or not isinstance(lab, dict):
+            continue
+        for mine, theirs in ((zh, lab.get("zh")), (en, lab.get("en"))):
+            if mine and mine == theirs:
+                raise BuilderError(_("“%(label)s” is already the label of the field “%(key)s” here: give each field "
+                                     "its own label.", label=mine, key=key), "label_zh")
+
+
 def free_key(t: dict, parent: str = "", stem: str = "field") -> str:
     siblings = _container(t, parent).get("properties") or {}
     n = len(siblings) + 1
@@ -94,6 +109,8 @@ def add_field(t: dict, key: str, type_: str, label_zh: str = "", label_en: str =
         raise BuilderError(f"unknown type '{type_}'", "type")
     if parent and type_ not in CHILD_TYPES:
         raise BuilderError(f"a {type_} cannot be inside a table or section", "type")
+    if label_zh or label_en:
+        _check_label(obj, key, label_zh, label_en)
     field = make_field(type_, label_zh, label_en, key, options)
     if help_zh or help_en:
         field["help"] = i18n(help_zh, help_en)
@@ -304,58 +321,13 @@ def _rename_in_examples(t: dict, parents: list[str], old: str, new: str) -> None
         walk(ex, parents)
 
 
-def move_field(t: dict, path: str, direction: str | int) -> dict:
-    """Move a field one place up (-1, "up") or down (+1, "down") among its siblings, as the form shows them.
-
-    With ui.sections (headings), moving past the first/last field of a heading moves it into the
-    neighbouring heading."""
-    t = _copy(t)
-    get_field(t, path)
-    step = -1 if direction in ("up", -1) else 1
-    parent, name = parent_of(path), key_of(path)
-    if parent:
-        obj = _container(t, parent, create=True)
-        names = list(obj["properties"])
-        i = names.index(name)
-        j = i + step
-        if 0 <= j < len(names):
-            names[i], names[j] = names[j], names[i]
-            obj["properties"] = {n: obj["properties"][n] for n in names}
-        return t
-    ui = t.get("ui") or {}
-    sections = ui.get("sections")
-    if sections and any(name in (s.get("fields") or []) for s in sections):
-        si = next(i for i, s in enumerate(sections) if name in s["fields"])
-        fields = sections[si]["fields"]
-        fi = fields.index(name)
-        if 0 <= fi + step < len(fields):
-            fields[fi], fields[fi + step] = fields[fi + step], fields[fi]
-        elif 0 <= si + step < len(sections) and len(fields) > 1:
-            fields.remove(name)
-            if step < 0:
-                sections[si - 1]["fields"].append(name)
-            else:
-                sections[si + 1]["fields"].insert(0, name)
-        order = top_order(t)
-    else:
-        order = top_order(t)
-        i = order.index(name)
-        j = i + step
-        if not 0 <= j < len(order):
-            return t
-        order[i], order[j] = order[j], order[i]
-        if ui.get("order"):
-            ui["order"] = order
-    props = _schema(t)["properties"]
-    _schema(t)["properties"] = {n: props[n] for n in order}
-    return t
-
-
 def set_label(t: dict, path: str, zh: str, en: str) -> dict:
     t = _copy(t)
     if not (zh or "").strip() and not (en or "").strip():
         raise BuilderError("a field needs a label", "label_zh")
-    get_field(t, path)["label"] = i18n(zh, en)
+    label = i18n(zh, en)
+    _check_label(_container(t, parent_of(path)), key_of(path), label["zh"], label["en"])
+    get_field(t, path)["label"] = label
     return t
 
 

@@ -14,11 +14,12 @@ from werkzeug.datastructures import MultiDict
 
 from workbench.studio.common import BuilderError, _container, _copy, get_field, has_field, i18n, parent_of, split
 from workbench.studio.conditions import set_condition, set_required
-from workbench.studio.workflow import set_locked, _transition, _wf, add_state, remove_state, rename_state, set_workflow
+from workbench.studio.workflow import _transition, _wf, add_state, remove_state, rename_state, set_locked, set_workflow
 from workbench.studio.fields import (
-    add_field, free_key, move_field, remove_field, rename_field, set_help, set_label, set_limits,
+    add_field, free_key, remove_field, rename_field, set_help, set_label, set_limits,
     set_options, set_type, set_widget,
 )
+from workbench.studio.order import move_field, move_field_to
 from workbench.studio.settings import (
     set_clauses, set_field_heading, set_headings, set_list_columns, set_meta, set_schedule, set_title_field,
 )
@@ -359,13 +360,20 @@ def _apply_transitions(t: dict, form: MultiDict, d: dict, renames: dict, errors:
 
 
 def apply_action(t: dict, action: str, form: MultiDict, renamed: dict[str, str] | None = None) -> tuple[dict, str]:
-    """Apply one button: "up:<path>", "down:<path>", "remove:<path>", "add:<parent>" (reads new:<parent>:*).
+    """Apply one button: "up:<path>", "down:<path>", "moveto:<path>@<index>" (drag and drop), "remove:<path>",
+    "add:<parent>" (reads new:<parent>:*).
 
     Returns (template, path to focus). Raises BuilderError."""
     verb, _, path = action.partition(":")
     path = (renamed or {}).get(path, path)
     if verb in ("up", "down"):
         return move_field(t, path, verb), path
+    if verb == "moveto":  # drag and drop: "moveto:<path>@<index>"
+        path, _sep, index = path.rpartition("@")
+        path = (renamed or {}).get(path, path)
+        if not index.isdigit():
+            raise BuilderError("unknown position", "order")
+        return move_field_to(t, path, int(index)), path
     if verb == "remove":
         return remove_field(t, path), parent_of(path)
     if verb == "add":
