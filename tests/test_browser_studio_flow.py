@@ -243,3 +243,25 @@ def test_auditor_issues_signs_and_revises_the_report(demo_app, tmp_path):
         reps = s.exec(select(AuditReport).where(AuditReport.engagement_id == eid).order_by(AuditReport.revision)).all()
         assert [(r.revision, r.status) for r in reps] == [(1, "superseded"), (2, "draft")]
         assert reps[0].digest and "体系运行基本有效" in reps[0].content_html
+
+
+def test_fields_reorder_by_drag_and_drop_and_keep_the_buttons(app, world):
+    body = builder.new_template("dnd-check", "拖放", "Drag", [("ISO 9001:2015", "8.5.1")])
+    body = builder.add_field(body, "a", "text", "甲", "A")
+    body = builder.add_field(body, "b", "text", "乙", "B")
+    draft_id = make_draft(app, world.acme, body)
+    with live_server(app) as base, chromium() as ctx:
+        errors: list[str] = []
+        page = ctx.new_page()
+        watch(page, errors)
+        sign_in(page, base, world.users["consultant"].email, PASSWORD)
+        page.goto(f"{base}/studio/o/acme/d/{draft_id}")
+        assert page.locator("#b-b button[value='up:b']").count() == 1  # the keyboard way stays
+        with page.expect_navigation():
+            page.drag_and_drop("#b-b .drag-handle", "#b-date", target_position={"x": 40, "y": 5})
+        titles = page.locator("form#builder article.fcard .ftitle").all_inner_texts()
+        assert titles[:3] == ["乙", "日期", "甲"]
+        shot(page, "studio-reordered")
+        assert errors == [], errors
+    with Session(app.extensions["workbench.engine"]) as s:
+        assert builder.top_order(s.get(StudioDraft, draft_id).body) == ["b", "date", "a"]

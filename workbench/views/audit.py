@@ -18,6 +18,7 @@ from flask import Blueprint, abort, flash, g, redirect, render_template, request
 from flask_babel import gettext as _
 from flask_login import current_user
 from markupsafe import Markup
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 import forms
@@ -658,10 +659,13 @@ def _report_action(e: Engagement, action, form: dict | None = None, done: str = 
     db = get_session()
     try:
         action(db)
+        db.commit()
     except UserError as err:
         db.rollback()
         return _report_page(e, [str(err)], form, err.status)
-    db.commit()
+    except IntegrityError:  # two members acted on the same revision at the same moment
+        db.rollback()
+        return _report_page(e, [_("Someone on the team changed the report at the same moment: look again.")], form, 409)
     if done:
         flash(done, "success")
     return redirect(url_for("audit.report", org=g.org.slug, eid=e.id), code=303)
