@@ -268,3 +268,16 @@ def test_conforming_is_not_taken_for_a_record_with_a_nonconformity_unless_confir
     assert resp.status_code == 422 and f"#{f.number}" in resp.get_data(as_text=True)
     resp = auditor.post(url + "/check", data={"csrf_token": token(auditor, url), "confirm_nc": str(f.id)})
     assert resp.status_code == 303
+
+
+def test_every_shipped_template_draws_a_well_formed_diagram():
+    import json
+    import xml.etree.ElementTree as ET
+    from pathlib import Path
+
+    for path in sorted(Path(__file__).resolve().parent.parent.glob("process_templates/*.json")):
+        body = json.loads(path.read_text(encoding="utf-8"))
+        for lang in ("zh", "en"):
+            root = ET.fromstring(workflow_svg(body, lang))
+            names = {g.get("data-name") for g in root.iter("{http://www.w3.org/2000/svg}g") if g.get("data-name")}
+            assert set(body["workflow"]["states"]) <= names, path.name

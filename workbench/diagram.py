@@ -24,6 +24,7 @@ from typing import Any
 STATE_W, STATE_H = 150, 40
 STEP_W = 176
 MAX_W = 236
+LANE_GAP = 12
 LINE_H = 15
 COL_GAP = 26
 ROW_GAP = 30
@@ -184,12 +185,17 @@ def workflow_svg(template_body: dict, lang: str = "zh") -> str:
     rows: dict[int, list[_Node]] = {}
     for n in nodes.values():
         rows.setdefault(n.row, []).append(n)
-    width = max(sum(n.w for n in ns) + COL_GAP * (len(ns) - 1) for ns in rows.values()) + 2 * MARGIN
+    # an edge between rows that are not neighbours would cross the boxes in between: it runs in a lane on the
+    # right instead, one lane per such edge
+    long_edges = [i for i, (a, b, _h, _b) in enumerate(edges) if abs(nodes[a].row - nodes[b].row) > 1]
+    lanes = {i: k for k, i in enumerate(long_edges)}
+    content = max(sum(n.w for n in ns) + COL_GAP * (len(ns) - 1) for ns in rows.values())
+    width = content + 2 * MARGIN + (LANE_GAP * (len(lanes) + 1) if lanes else 0)
     y = MARGIN + 22  # room for the start dot above the initial state
     for r in sorted(rows):
         ns = rows[r]
         row_h = max(n.h for n in ns)
-        x = (width - (sum(n.w for n in ns) + COL_GAP * (len(ns) - 1))) / 2
+        x = MARGIN + (content - (sum(n.w for n in ns) + COL_GAP * (len(ns) - 1))) / 2
         for n in ns:
             n.x, n.y = x, y + (row_h - n.h) / 2
             x += n.w + COL_GAP
@@ -203,20 +209,22 @@ def workflow_svg(template_body: dict, lang: str = "zh") -> str:
            'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" class="wf-arrowhead" fill="#475569"/></marker></defs>']
     # edges first, so boxes sit on top of them
     out.append('<g class="wf-edges">')
-    for a, b, head, back in edges:
+    for i, (a, b, head, back) in enumerate(edges):
         na, nb = nodes[a], nodes[b]
-        ax = na.x + na.w / 2
-        bx = nb.x + nb.w / 2
-        if na.y < nb.y:
-            ay, by = na.y + na.h, nb.y
-        else:
-            ay, by = na.y, nb.y + nb.h
-        mid = (ay + by) / 2
         cls = "wf-edge" + (" wf-back" if back else "")
         dash = ' stroke-dasharray="5 4"' if back else ""
         marker = f' marker-end="url(#wf-arrow-{uid})"' if head else ""
-        out.append(f'<path d="M{ax:.1f},{ay:.1f} C{ax:.1f},{mid:.1f} {bx:.1f},{mid:.1f} {bx:.1f},{by:.1f}" '
-                   f'class="{cls}" fill="none" stroke="#475569" stroke-width="1.4"{dash}{marker}/>')
+        if i in lanes:  # out of the right side, along the lane, into the right side
+            lane = MARGIN + content + LANE_GAP * (lanes[i] + 1)
+            ax, ay = na.x + na.w, na.y + na.h / 2
+            bx, by = nb.x + nb.w, nb.y + nb.h / 2
+            d = f"M{ax:.1f},{ay:.1f} H{lane:.1f} V{by:.1f} H{bx + 2:.1f}"
+        else:
+            ax, bx = na.x + na.w / 2, nb.x + nb.w / 2
+            ay, by = (na.y + na.h, nb.y) if na.y < nb.y else (na.y, nb.y + nb.h)
+            mid = (ay + by) / 2
+            d = f"M{ax:.1f},{ay:.1f} C{ax:.1f},{mid:.1f} {bx:.1f},{mid:.1f} {bx:.1f},{by:.1f}"
+        out.append(f'<path d="{d}" class="{cls}" fill="none" stroke="#475569" stroke-width="1.4"{dash}{marker}/>')
     out.append("</g>")
     init = nodes.get("s:" + initial)
     if init is not None:
