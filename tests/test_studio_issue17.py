@@ -281,3 +281,27 @@ def test_every_shipped_template_draws_a_well_formed_diagram():
             root = ET.fromstring(workflow_svg(body, lang))
             names = {g.get("data-name") for g in root.iter("{http://www.w3.org/2000/svg}g") if g.get("data-name")}
             assert set(body["workflow"]["states"]) <= names, path.name
+
+
+def test_hostile_input_on_the_new_pages_is_answered_without_a_500(app, world, client_for, engaged):  # noqa: F811
+    draft_id = add_draft(app, small(), org=world.acme)
+    c = client_for("consultant")
+    url = f"/studio/o/acme/d/{draft_id}"
+    form = scrape(c.get(url).get_data(as_text=True))
+    for action in ("moveto:result@x", "moveto:nope@0", "moveto:@", "moveto:result@99999999999999999999"):
+        bad = MultiDict(form)
+        bad["_action"] = action
+        assert c.post(url, data=bad).status_code == 422, action
+    confirm = scrape(c.post(url + "/publish", data=form).get_data(as_text=True), "publish-form")
+    confirm["note"] = "<script>alert(1)</script>" + "长" * 6000
+    assert c.post(url + "/publish", data=confirm).status_code == 303
+    page = c.get("/studio/o/acme/t/forklift-check").get_data(as_text=True)
+    assert "<script>alert(1)" not in page and "&lt;script&gt;" in page
+    _manager, auditor, eid = engaged
+    rurl = f"/o/acme/audit/e/{eid}/report"
+    for data in ({"recommendation": "certify", "statement": "x", "issue_date": "2026-13-45"},
+                 {"recommendation": "certify", "statement": "x" * 20000, "issue_date": ""},
+                 {"recommendation": ["certify", "suspend"], "statement": "", "issue_date": "\x00"}):
+        resp = auditor.post(rurl + "/conclusion", data={"csrf_token": token(auditor, rurl), **data})
+        assert resp.status_code == 422, data
+    assert auditor.post(rurl + "/revise", data={"csrf_token": token(auditor, rurl), "reason": "x"}).status_code == 409

@@ -73,6 +73,10 @@ def _confirmation(scope, draft: StudioDraft, *, note: str = "", error: str = "",
 def _confirmed(scope, draft: StudioDraft):
     db = get_session()
     note = request.form.get("note", "").strip()
+    _checked, errors = versions.prepare(db, g.org, draft.body)
+    if errors:  # a draft changed into an invalid one (JSON tab, another author) is never published
+        flash(_("Not published: fix the %(n)s problem(s) listed in the preview first.", n=len(errors)), "error")
+        return _render_builder(scope, draft, draft.body, "fields", status=422)
     if request.form.get("_rev", "") != draft_rev(draft):
         return _confirmation(scope, draft, note=note, status=409,
                              error=_("The draft was changed after this page was shown: review the changes again."))
