@@ -140,6 +140,7 @@ def test_v2_leaves_v1_records_alone_and_new_records_follow_adoption(app, world, 
     assert "此模板的版本 2 已可用" not in member.get("/o/acme/p/forklift-check/").get_data(as_text=True)
     diff = manager.get(f"/studio/o/acme/t/forklift-check/diff?a={v1.id}&b={v2.id}").get_data(as_text=True)
     assert "司机" in diff and "检查结论" in diff and "结论 / Result" in diff
+    assert "增加司机（必填）" in diff  # the release note of the newer version
     assert adopt(manager, "forklift-check", v2.id, "/o/acme/p/forklift-check/").status_code == 303
 
     # new records use v2; the old record still renders with v1

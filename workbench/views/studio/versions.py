@@ -58,7 +58,8 @@ def diff(org, key):
         flash(_("There is only one version: nothing to compare."), "info")
         return redirect(url_for("studio.process", org=g.org.slug, key=key), code=303)
     d = versions.diff(a.body, b.body, lang())
-    return render_template("studio/diff.html", a=a, b=b, draft=None, key=key, d=d, choices=rows,
+    note = versions.release_notes(db, [b.id]).get(b.id)
+    return render_template("studio/diff.html", a=a, b=b, draft=None, key=key, d=d, choices=rows, note=note,
                            title=tr(b.body.get("title"), key), labels=_diff_labels(), type_labels=_type_labels())
 
 
