@@ -212,9 +212,6 @@ def _workflow_errors(wf: dict, top: set[str]) -> Iterator[tuple[str, str]]:
     states = wf["states"]
     if wf["initial"] not in states:
         yield "$.workflow.initial", f"unknown state '{wf['initial']}'"
-    for i, s in enumerate(wf.get("locked") or []):
-        if s not in states:
-            yield json_path(("workflow", "locked", i)), f"unknown state '{s}'"
     names: set[str] = set()
     for i, tr in enumerate(wf["transitions"]):
         if tr["name"] in names:
@@ -228,6 +225,9 @@ def _workflow_errors(wf: dict, top: set[str]) -> Iterator[tuple[str, str]]:
         for j, f in enumerate(tr.get("requires") or []):
             if f not in top:
                 yield json_path(("workflow", "transitions", i, "requires", j)), f"unknown field '{f}'"
+    for j, s in enumerate(wf.get("locked") or []):
+        if s not in states:
+            yield json_path(("workflow", "locked", j)), f"unknown state '{s}'"
     # every state must be reachable from the initial one
     if wf["initial"] in states:
         reached = {wf["initial"]}
