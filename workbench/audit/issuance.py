@@ -8,8 +8,8 @@ One service function per user action; the view owns the transaction.
   stores the digest of the conclusion it signed. Changing the conclusion afterwards voids it (it no longer
   matches), so what was signed is what is issued.
 - `issue` — needs a conclusion, an issue date and a valid signature of every current team member; freezes the
-  revision: the rendered report and its SHA-256 are stored and shown from then on. When the `trail` branch's
-  `workbench.audit.seals` is present, the chain head is sealed for the report ("report").
+  revision: the rendered report and its SHA-256 are stored and shown from then on; the chain head is sealed
+  for the report (`workbench.audit.seals`, kind "report") before the report is drawn, so it prints the seal.
 - `new_revision` — after issue, any change needs a new revision with a reason; the issued one is kept
   (superseded) and the new one starts as a draft carrying the conclusion, unsigned.
 """
@@ -23,7 +23,7 @@ from typing import Callable
 from flask_babel import gettext as _
 from sqlmodel import Session, select
 
-from workbench.audit import service
+from workbench.audit import seals, service
 from workbench.audit.models import Engagement
 from workbench.audit.report_models import RECOMMENDATIONS, AuditReport, ReportSignature
 from workbench.auth import verify_password
@@ -146,20 +146,11 @@ def issue(db: Session, e: Engagement, user: User, render: Callable[[], str]) -> 
     rep.status, rep.issued_at, rep.issued_by = "issued", utcnow(), user.id
     db.add(rep)
     db.flush()
-    _seal(db, e)
+    seals.seal(db, e, "report", user)  # the chain head at issue, also printed in the report (section 5)
     rep.content_html = render()
     rep.digest = hashlib.sha256(rep.content_html.encode("utf-8")).hexdigest()
     db.add(rep)
     return rep
-
-
-def _seal(db: Session, e: Engagement) -> None:
-    """Seal the chain head for the report when the trail branch's seals module is there (agreed interface)."""
-    try:
-        from workbench.audit import seals  # type: ignore[attr-defined]
-    except ImportError:
-        return
-    seals.seal(db, e, "report")
 
 
 def new_revision(db: Session, e: Engagement, user: User, reason: str) -> AuditReport:

@@ -16,6 +16,7 @@ from forms import text
 from workbench import clauses
 from workbench.audit import coverage as coverage_mod
 from workbench.audit import readiness as readiness_mod
+from workbench.audit import seals as seals_mod
 from workbench.audit import issuance, sampling, service
 from workbench.audit.models import Check, Engagement, Finding, Sample
 from workbench.audit.report_models import AuditReport
@@ -89,6 +90,8 @@ class Report:
     coverage: coverage_mod.Coverage
     readiness: readiness_mod.Readiness
     generated_at: datetime = field(default_factory=utcnow)
+    seals: list = field(default_factory=list)  # the engagement's sealed chain heads (workbench.audit.seals)
+    continuity: seals_mod.Continuity | None = None
     conclusion: AuditReport | None = None  # the newest report revision (draft or issued)
     signatures: list[tuple[str, datetime, bool]] = field(default_factory=list)  # (name, signed at, still valid)
 
@@ -125,7 +128,8 @@ def gather(db: Session, org: Organization, e: Engagement, lang: str = "zh", toda
                   coverage=coverage_mod.coverage(db, org, e.standards, e.period_start, e.period_end, e.scope_clauses or None,
                                                  e.scope_processes or None),
                   readiness=readiness_mod.check(db, org, e.period_start, e.period_end, e.standards,
-                                                e.scope_processes or None, today=today))
+                                                e.scope_processes or None, today=today),
+                  seals=seals_mod.seals_of(db, e), continuity=seals_mod.continuity(db, org.id, e))
 
 
 # --- xlsx ---------------------------------------------------------------------------------------------------
@@ -186,6 +190,10 @@ def xlsx(rep: Report) -> bytes:
     put(ws, [_("Samples"), len(rep.samples)])
     put(ws, [_("Findings"), len(rep.findings)])
     put(ws, [_("Generated"), f"{local(rep.generated_at)} ({rep.org.timezone})"])
+    for sl in rep.seals:
+        put(ws, [_("Sealed chain head") + f" ({seals_mod.kind_label(sl.kind)})", f"#{sl.seq} {sl.hash} · {local(sl.sealed_at)}"])
+    if rep.continuity is not None:
+        put(ws, [_("Chain continuity"), rep.continuity.message], fill=fail_fill if rep.continuity.status == "broken" else None)
 
     # conclusion (the same as the report page: the newest revision, with its status and the team's signatures)
     c = rep.conclusion
