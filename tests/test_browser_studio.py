@@ -100,8 +100,13 @@ def test_consultant_builds_publishes_manager_adopts_member_fills(app, world):
 
         with page.expect_navigation():
             page.click("button[value=publish]")
+        assert page.locator("#publish-impact").count() == 1  # what publishing changes, before it is done
+        page.fill("#release-note", "首次发布：叉车日常点检")
+        with page.expect_navigation():
+            page.click("#confirm-publish")
         assert page.url.endswith("/studio/o/acme/t/forklift-daily-check")
         assert "v1" in page.locator("table.versions-table").inner_text()
+        assert "首次发布" in page.locator("table.versions-table").inner_text()
         shot(page, "studio-published")
         assert errors == [], errors
 
@@ -172,6 +177,9 @@ def test_builder_works_without_javascript(app, world):
             page.click("button[value='up:notes']")
         with page.expect_navigation():
             page.click("button[value=publish]")
+        page.fill("#release-note", "First version")
+        with page.expect_navigation():
+            page.click("#confirm-publish")
         assert page.url.endswith("/studio/o/acme/t/noscript-check")
         nojs.close()
     with Session(app.extensions["workbench.engine"]) as s:

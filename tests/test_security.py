@@ -32,9 +32,11 @@ for _policy, _roles in POLICIES.items():
                          **{p: ("ok" if p in _roles else "403") for p in ("member", "manager", "consultant", "auditor", "admin")}}
 
 
+# the report's conclusion, signatures, issue and revisions need a signing member of the audit team (not an admin)
+REPORT_SIGNERS_ONLY = {("POST", "audit.report_sign"), ("POST", "audit.report_issue"), ("POST", "audit.report_revise")}
 AUDIT_TEAM_ONLY = {("POST", "audit.verify_finding"), ("POST", "audit.findings"), ("POST", "audit.mark_conforming"),
                    ("POST", "audit.sample_more"), ("POST", "audit.new_sample"), ("GET", "audit.new_sample"),
-                   ("GET", "audit.evidence_bundle")}
+                   ("GET", "audit.evidence_bundle"), ("POST", "audit.report_conclusion")} | REPORT_SIGNERS_ONLY
 
 
 @pytest.fixture
@@ -101,6 +103,8 @@ def test_authorization_matrix(matrix_app, world):
                     expected = "ok"
                 if persona == "manager" and (method, rule.endpoint) in AUDIT_TEAM_ONLY:
                     expected = "403"  # samples, verdicts and findings are the audit team's (the fixture engagement exists)
+                if persona == "admin" and (method, rule.endpoint) in REPORT_SIGNERS_ONLY:
+                    expected = "403"
                 resp = clients[persona].open(url, method=method, data={})
                 got = outcome(resp)
                 # an allowed request may still find nothing at a sample address: only 404 for

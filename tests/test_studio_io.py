@@ -170,7 +170,7 @@ def test_import_excel_through_the_page(app, world, client_for):
     rows[2][3] = "datum"
     resp = upload(c, "/studio/o/acme/import", workbook(rows, META), "forms.xlsx", kind="excel")
     assert resp.status_code == 422
-    assert "row 3, column type: unknown type &#39;datum&#39;" in resp.get_data(as_text=True)
+    assert "第 3 行，type 列：未知类型“datum”" in resp.get_data(as_text=True)  # in the UI language (#17.5)
     assert counts(app) == (0, 0)  # nothing created
     resp = upload(c, "/studio/o/acme/import", workbook(GOOD, META), "forms.xlsx", kind="excel")
     assert resp.status_code == 303 and "/studio/o/acme/d/" in resp.headers["Location"]
@@ -193,7 +193,7 @@ def test_import_pack_through_the_page(app, world, client_for):
     del bad["schema"]["properties"]["audit_date"]["label"]
     resp = upload(c, "/studio/mine/import", sio.dumps_pack([a, bad]), "pack.json")
     assert resp.status_code == 422
-    assert "template 2 (internal-audit): $.schema.properties.audit_date: &#39;label&#39; is a required property" in \
+    assert "模板 2 (internal-audit): $.schema.properties.audit_date: &#39;label&#39; is a required property" in \
         resp.get_data(as_text=True)
     assert counts(app) == (0, 0)
     resp = upload(c, "/studio/mine/import", sio.dumps_pack([a, b]), "pack.json")

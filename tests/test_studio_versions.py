@@ -82,6 +82,17 @@ def new_record(client, key: str, data: dict) -> str:
     return resp.headers["Location"]
 
 
+def publish_page(client, draft_url: str, form, note: str = "首次发布：叉车点检表", adopt: bool = False):
+    """Publish through the pages: the builder's "Publish" shows the confirmation; confirm it with a release note."""
+    resp = client.post(draft_url + "/publish", data=form)
+    assert resp.status_code == 200, resp.get_data(as_text=True)[:3000]
+    confirm = scrape(resp.get_data(as_text=True), "publish-form")
+    confirm["note"] = note
+    if adopt:
+        confirm["_adopt"] = "1"
+    return client.post(draft_url + "/publish", data=confirm)
+
+
 def adopt(client, key: str, template_id: int, from_url: str = "/o/acme/"):
     token = csrf_from(client.get(from_url).get_data(as_text=True))
     return client.post(f"/studio/o/acme/t/{key}/adopt", data={"csrf_token": token, "template_id": template_id})
@@ -92,7 +103,7 @@ def test_v2_leaves_v1_records_alone_and_new_records_follow_adoption(app, world, 
     # v1: built by the consultant, published into the organization, adopted by the manager
     draft_id = add_draft(app, small(), org=world.acme)
     form = scrape(consultant.get(f"/studio/o/acme/d/{draft_id}").get_data(as_text=True))
-    resp = consultant.post(f"/studio/o/acme/d/{draft_id}/publish", data=form)
+    resp = publish_page(consultant, f"/studio/o/acme/d/{draft_id}", form)
     assert resp.status_code == 303 and resp.headers["Location"].endswith("/studio/o/acme/t/forklift-check")
     [v1] = rows(app, "forklift-check")
     assert draft_body(app, draft_id) is None  # the draft became the version
@@ -116,7 +127,7 @@ def test_v2_leaves_v1_records_alone_and_new_records_follow_adoption(app, world, 
     assert consultant.post(draft_url, data=form).status_code == 303
     form = scrape(consultant.get(draft_url).get_data(as_text=True))
     form["driver:required"] = "1"
-    resp = consultant.post(draft_url + "/publish", data=form)
+    resp = publish_page(consultant, draft_url, form, note="增加司机（必填）")
     assert resp.status_code == 303, resp.get_data(as_text=True)[:3000]
     v1_again, v2 = rows(app, "forklift-check")
     assert v1_again.body == v1.body and v1_again.version == 1  # published versions never change
@@ -129,6 +140,7 @@ def test_v2_leaves_v1_records_alone_and_new_records_follow_adoption(app, world, 
     assert "此模板的版本 2 已可用" not in member.get("/o/acme/p/forklift-check/").get_data(as_text=True)
     diff = manager.get(f"/studio/o/acme/t/forklift-check/diff?a={v1.id}&b={v2.id}").get_data(as_text=True)
     assert "司机" in diff and "检查结论" in diff and "结论 / Result" in diff
+    assert "增加司机（必填）" in diff  # the release note of the newer version
     assert adopt(manager, "forklift-check", v2.id, "/o/acme/p/forklift-check/").status_code == 303
 
     # new records use v2; the old record still renders with v1
@@ -148,16 +160,16 @@ def test_manager_may_publish_and_adopt_at_once(app, world, client_for):
     draft_id = add_draft(app, small(), org=world.acme)
     manager = client_for("manager")
     form = scrape(manager.get(f"/studio/o/acme/d/{draft_id}").get_data(as_text=True))
-    form["_adopt"] = "1"
-    assert manager.post(f"/studio/o/acme/d/{draft_id}/publish", data=form).status_code == 303
+    assert publish_page(manager, f"/studio/o/acme/d/{draft_id}", form, adopt=True).status_code == 303
     assert client_for("member").get("/o/acme/p/forklift-check/new").status_code == 200
     # a consultant's "adopt at once" is ignored: adoption is the manager's decision
     draft_id = add_draft(app, {**small(), "key": "forklift-check-b"}, org=world.acme)
     consultant = client_for("consultant")
     form = scrape(consultant.get(f"/studio/o/acme/d/{draft_id}").get_data(as_text=True))
     assert "_adopt" not in consultant.get(f"/studio/o/acme/d/{draft_id}").get_data(as_text=True)
-    form["_adopt"] = "1"
-    assert consultant.post(f"/studio/o/acme/d/{draft_id}/publish", data=form).status_code == 303
+    confirm = consultant.post(f"/studio/o/acme/d/{draft_id}/publish", data=form).get_data(as_text=True)
+    assert 'name="_adopt"' not in confirm
+    assert publish_page(consultant, f"/studio/o/acme/d/{draft_id}", form, adopt=True).status_code == 303
     with Session(app.extensions["workbench.engine"]) as s:
         assert s.exec(select(Adoption).where(Adoption.key == "forklift-check-b")).first() is None
 

@@ -163,7 +163,7 @@ def test_builder_pages_post_back_unchanged(app, world, client_for, body):
         if tab != "json":
             expected = builder.to_form(body, [tab])
             assert sorted(form.items(multi=True)) == sorted(
-                [(k, v) for k, v in form.items(multi=True) if k in ("csrf_token", "_tab") or k.startswith("new:")]
+                [(k, v) for k, v in form.items(multi=True) if k in ("csrf_token", "_tab", "_rev") or k.startswith("new:")]
                 + list(expected.items(multi=True))), tab
         resp = c.post(f"/studio/o/acme/d/{draft_id}", data=form)
         assert resp.status_code == 303, resp.get_data(as_text=True)[:2000]
@@ -267,7 +267,8 @@ def test_preview_shows_the_form_and_errors_with_json_paths(app, world, client_fo
     html = c.post(f"/studio/o/acme/d/{draft_id}/preview", data=form, headers={"HX-Request": "true"}).get_data(as_text=True)
     assert "$.workflow.transitions[0].to" in html and "unknown state &#39;done&#39;" in html
     assert "$.schema.properties.shift.enumLabels" in html and "no label for choice(s) [&#39;night&#39;]" in html
-    assert re.search(r'class="berr on" id="berr-b-shift" hx-swap-oob="true"', html)  # the card is highlighted
+    # the JSON tab has no field cards: the answer refreshes no card slots (htmx would find no target for them)
+    assert "hx-swap-oob" not in html
     assert 'class="field field-select has-error" id="f-shift-wrap"' in html  # and the preview field too
 
 

@@ -141,3 +141,4 @@ class Attachment(SQLModel, table=True):
 from workbench.audit import models as audit_models  # noqa: F401,E402  (registers the audit tables)
 from workbench.studio import models as studio_models  # noqa: F401
 from workbench import invitations as invitation_models  # noqa: F401,E402  (registers the invitation table)
+from workbench.audit import report_models as audit_report_models  # noqa: F401,E402  (report issuance)

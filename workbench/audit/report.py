@@ -17,8 +17,9 @@ from workbench import clauses
 from workbench.audit import coverage as coverage_mod
 from workbench.audit import readiness as readiness_mod
 from workbench.audit import seals as seals_mod
-from workbench.audit import sampling, service
+from workbench.audit import issuance, sampling, service
 from workbench.audit.models import Check, Engagement, Finding, Sample
+from workbench.audit.report_models import AuditReport
 from workbench.models import Organization, ProcessTemplate, Record, User, utcnow
 
 FONT = "Microsoft YaHei"
@@ -36,6 +37,25 @@ def grade_label(g: str) -> str:
 
 def finding_status_label(s: str) -> str:
     return {"noted": _("noted"), "open": _("open"), "answered": _("answered"), "closed": _("verified closed")}.get(s, s)
+
+
+def report_status_label(s: str) -> str:
+    return {"draft": _("draft"), "issued": _("issued"), "superseded": _("superseded by a later revision")}.get(s, s)
+
+
+def cause_label(n: int) -> str:
+    """The name of an audit-abandonment cause (撤组情形), numbered as in the seed's list."""
+    return {1: _("no management-system documents in force for the cycle"),
+            2: _("no internal audit, management review or measured objectives in the cycle"),
+            3: _("no production, inspection or service records in the cycle"),
+            4: _("no production or inspection equipment for the certified scope"),
+            5: _("special-equipment inspection certificates expired"),
+            6: _("measuring-instrument calibration certificates expired"),
+            7: _("no valid type-test report"),
+            8: _("administrative licences expired"),
+            9: _("scope changed beyond the audit team's competence"),
+            10: _("headcount changed a lot and audit days not increased"),
+            14: _("falsified permits or documents")}.get(n, "")
 
 
 def readiness_status_label(s: str) -> str:
@@ -72,6 +92,8 @@ class Report:
     generated_at: datetime = field(default_factory=utcnow)
     seals: list = field(default_factory=list)  # the engagement's sealed chain heads (workbench.audit.seals)
     continuity: seals_mod.Continuity | None = None
+    conclusion: AuditReport | None = None  # the newest report revision (draft or issued)
+    signatures: list[tuple[str, datetime, bool]] = field(default_factory=list)  # (name, signed at, still valid)
 
     def record_label(self, rid: int) -> str:
         r = self.records.get(rid)
@@ -94,8 +116,15 @@ def gather(db: Session, org: Organization, e: Engagement, lang: str = "zh", toda
     team = [db.get(User, m.user_id) for m in members if m.revoked_at is None]
     uids = {u for s in samples for u in [s.created_by]} | {f.created_by for f in findings} | {f.closed_by for f in findings}
     users = {u.id: u.name for u in db.exec(select(User).where(User.id.in_({u for u in uids if u}))).all()} if any(uids) else {}
+    conclusion = issuance.current(db, e)
+    sigs = []
+    if conclusion is not None:
+        digest = issuance.conclusion_digest(conclusion)
+        names = {u.id: u.name for u in db.exec(select(User).where(User.id.in_(
+            [s.user_id for s in issuance.signatures(db, conclusion)] or [0]))).all()}
+        sigs = [(names.get(s.user_id, "—"), s.signed_at, s.digest == digest) for s in issuance.signatures(db, conclusion)]
     return Report(org=org, engagement=e, lang=lang, team=[u for u in team if u], samples=samples, findings=findings,
-                  checks=checks, records=records, titles=titles, users=users,
+                  checks=checks, records=records, titles=titles, users=users, conclusion=conclusion, signatures=sigs,
                   coverage=coverage_mod.coverage(db, org, e.standards, e.period_start, e.period_end, e.scope_clauses or None,
                                                  e.scope_processes or None),
                   readiness=readiness_mod.check(db, org, e.period_start, e.period_end, e.standards,
@@ -165,6 +194,24 @@ def xlsx(rep: Report) -> bytes:
         put(ws, [_("Sealed chain head") + f" ({seals_mod.kind_label(sl.kind)})", f"#{sl.seq} {sl.hash} · {local(sl.sealed_at)}"])
     if rep.continuity is not None:
         put(ws, [_("Chain continuity"), rep.continuity.message], fill=fail_fill if rep.continuity.status == "broken" else None)
+
+    # conclusion (the same as the report page: the newest revision, with its status and the team's signatures)
+    c = rep.conclusion
+    put(ws, [])
+    put(ws, [_("Conclusion")], title_font)
+    if c is None or not c.recommendation:
+        put(ws, [_("Status"), _("no conclusion written yet")])
+    else:
+        put(ws, [_("Report revision"), f"{c.revision} · {report_status_label(c.status)}"])
+        put(ws, [_("Recommendation"), issuance.recommendation_label(c.recommendation)])
+        put(ws, [_("Statement of the audit team"), c.statement])
+        put(ws, [_("Issue date"), c.issue_date.isoformat() if c.issue_date else "—"])
+        if c.reason:
+            put(ws, [_("Reason for this revision"), c.reason])
+        for name, at, valid in rep.signatures:
+            put(ws, [_("Signed by"), f"{name} · {local(at)}" + ("" if valid else " · " + _("void: the conclusion changed after signing"))])
+        if c.digest:
+            put(ws, [_("Issued report digest (SHA-256)"), c.digest])
 
     # samples
     ws = sheet(_("Samples"), [12, 12, 22, 40, 14, 14, 26, 30])

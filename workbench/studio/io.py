@@ -29,6 +29,8 @@ import re
 from datetime import datetime, timezone
 from typing import Any
 
+from flask_babel import gettext as _
+
 from workbench import clauses as clause_catalogue
 from workbench import jsonsafe, xlsxsafe
 from workbench.studio import builder
@@ -63,6 +65,11 @@ YES = {"yes", "y", "true", "1", "是", "必填", "x", "✓", "√"}
 NO = {"no", "n", "false", "0", "否", ""}
 
 
+def _at(row, column, message: str) -> str:
+    """An error located in the sheet: "row 3, column type: …" (in the UI language)."""
+    return _("row %(row)s, column %(col)s: %(msg)s", row=row, col=column, msg=message)
+
+
 class ImportFailed(ValueError):
     def __init__(self, errors: list[str]):
         self.errors = errors
@@ -88,11 +95,11 @@ def read_pack(data: bytes | str) -> list[dict]:
         text = data.decode("utf-8-sig") if isinstance(data, bytes) else data
         doc = jsonsafe.loads(text)
     except UnicodeDecodeError:
-        raise ImportFailed(["the file is not UTF-8 text (is it a JSON pack?)"])
+        raise ImportFailed([_("the file is not UTF-8 text (is it a JSON pack?)")])
     except json.JSONDecodeError as e:
-        raise ImportFailed([f"not valid JSON: line {e.lineno} column {e.colno}: {e.msg}"])
+        raise ImportFailed([_("not valid JSON: line %(line)s column %(col)s: %(msg)s", line=e.lineno, col=e.colno, msg=e.msg)])
     except jsonsafe.Refused as e:
-        raise ImportFailed([f"not accepted: {e}"])
+        raise ImportFailed([_("Not accepted: %(msg)s", msg=str(e))])
     if isinstance(doc, dict) and "templates" in doc:
         if doc.get("format") not in (None, PACK_FORMAT):
             raise ImportFailed([f"$.format: unknown format {doc.get('format')!r}"])
@@ -102,16 +109,16 @@ def read_pack(data: bytes | str) -> list[dict]:
     else:
         templates = doc
     if not isinstance(templates, list) or not templates:
-        raise ImportFailed(["the pack holds no templates"])
+        raise ImportFailed([_("the pack holds no templates")])
     errors: list[str] = []
     keys: dict[str, int] = {}
     for i, t in enumerate(templates, 1):
-        name = f"template {i}" + (f" ({t['key']})" if isinstance(t, dict) and isinstance(t.get("key"), str) else "")
+        name = _("template %(n)s", n=i) + (f" ({t['key']})" if isinstance(t, dict) and isinstance(t.get("key"), str) else "")
         for e in validate_template(t):
             errors.append(f"{name}: {e.path}: {e.message}")
         if isinstance(t, dict) and isinstance(t.get("key"), str):
             if t["key"] in keys:
-                errors.append(f"{name}: $.key: the key '{t['key']}' is already used by template {keys[t['key']]}")
+                errors.append(f"{name}: $.key: " + _("the key '%(key)s' is already used by template %(n)s", key=t['key'], n=keys[t['key']]))
             keys.setdefault(t["key"], i)
     if errors:
         raise ImportFailed(errors)
@@ -153,9 +160,9 @@ def parse_options(text: str) -> list[tuple[str, str, str]]:
             value = part
             zh = en = part
         if not value:
-            raise ValueError(f"option '{part}' has no value before '='")
+            raise ValueError(_("option '%(o)s' has no value before '='", o=part))
         if value in {v for v, _, _ in out}:
-            raise ValueError(f"option '{value}' appears twice")
+            raise ValueError(_("option '%(o)s' appears twice", o=value))
         out.append((value, zh or en, en or zh))
     return out
 
@@ -175,10 +182,10 @@ def parse_clauses(text: str) -> list[tuple[str, str]]:
             continue
         m = _CLAUSE.match(part)
         if not m:
-            raise ValueError(f"'{part}' is not a clause (write e.g. ISO 9001:2015 8.5.1)")
+            raise ValueError(_("'%(c)s' is not a clause (write e.g. ISO 9001:2015 8.5.1)", c=part))
         standard = next(s for s in clause_catalogue.STANDARDS if clause_catalogue.SHORT[s] == m.group(1))
         if not clause_catalogue.exists(standard, m.group(2)):
-            raise ValueError(f"{standard} has no clause {m.group(2)}")
+            raise ValueError(_("%(standard)s has no clause %(clause)s", standard=standard, clause=m.group(2)))
         out.append((standard, m.group(2)))
     return out
 
@@ -209,7 +216,7 @@ def read_workbook(data: bytes, meta: dict[str, str] | None = None) -> dict:
     except xlsxsafe.Unreadable as e:
         raise ImportFailed([str(e)]) from None
     except (KeyError, IndexError):  # no sheets, or a sheet the workbook lists but does not hold
-        raise ImportFailed(["the workbook has no readable sheet"]) from None
+        raise ImportFailed([_("the workbook has no readable sheet")]) from None
     errors: list[str] = []
     info = _read_meta(meta_rows, errors)
     for k, v in (meta or {}).items():
@@ -218,17 +225,18 @@ def read_workbook(data: bytes, meta: dict[str, str] | None = None) -> dict:
     fields = _read_fields(rows, errors)
     key = info.get("key", ("", ""))[0]
     title_zh, title_en = info.get("title_zh", ("", ""))[0], info.get("title_en", ("", ""))[0]
-    where = lambda name: ("the form" if info.get(name, ("", ""))[1] == "form" else  # noqa: E731
-                          f"sheet template, row {info[name][1]}, column value" if name in info else "the template sheet")
+    where = lambda name: (_("the form") if info.get(name, ("", ""))[1] == "form" else  # noqa: E731
+                          _("sheet template, row %(row)s, column value", row=info[name][1]) if name in info
+                          else _("the template sheet"))
     if not key:
-        errors.append("key: give the template key (in the form or on the sheet 'template')")
+        errors.append(_("key: give the template key (in the form or on the sheet 'template')"))
     elif not builder.TEMPLATE_KEY_RE.match(key):
-        errors.append(f"{where('key')}: '{key}' is not a valid template key (lowercase letters, digits and -)")
+        errors.append(f"{where('key')}: " + _("'%(key)s' is not a valid template key (lowercase letters, digits and -)", key=key))
     if not title_zh and not title_en:
-        errors.append("title: give the template title (title_zh / title_en, in the form or on the sheet 'template')")
+        errors.append(_("title: give the template title (title_zh / title_en, in the form or on the sheet 'template')"))
     clauses: list[tuple[str, str]] = []
     if not info.get("clauses", ("", ""))[0]:
-        errors.append("clauses: name at least one clause, e.g. ISO 9001:2015 8.5.1")
+        errors.append(_("clauses: name at least one clause, e.g. ISO 9001:2015 8.5.1"))
     else:
         try:
             clauses = parse_clauses(info["clauses"][0])
@@ -247,21 +255,21 @@ def read_workbook(data: bytes, meta: dict[str, str] | None = None) -> dict:
             if f["type"] in builder.CONTAINERS:  # the builder's placeholder column: the sheet lists the real ones
                 t = _drop_placeholder(t, f["key"] if not f["parent"] else f"{f['parent']}.{f['key']}")
         except builder.BuilderError as e:
-            errors.append(f"row {row_no}, column {e.field or 'key'}: {e}")
+            errors.append(_at(row_no, e.field or "key", str(e)))
     for row_no, f in fields:
         if f["show_if"] and not errors:
             try:
                 field, value = _parse_show_if(t, f["show_if"])
                 t = builder.set_condition(t, f["key"], field, [value], required=f["required"])
             except (ValueError, builder.BuilderError) as e:
-                errors.append(f"row {row_no}, column show_if: {e}")
+                errors.append(_at(row_no, "show_if", str(e)))
     for path in builder.field_paths(t):
         if builder.type_of(t, path) in builder.CONTAINERS and not builder._container(t, path).get("properties"):
             row_no = next(r for r, f in fields if (f"{f['parent']}.{f['key']}" if f["parent"] else f["key"]) == path)
-            errors.append(f"row {row_no}, column key: the {builder.type_of(t, path)} '{path}' has no columns: "
-                          f"add rows with key {path}.<column> below it")
+            errors.append(_at(row_no, "key", _("the %(type)s '%(path)s' has no columns: add rows with key "
+                                               "%(path)s.<column> below it", type=builder.type_of(t, path), path=path)))
     if not fields and not errors:
-        errors.append("the sheet lists no fields (row 1 is the header: key, label_zh, label_en, type, required, options, help)")
+        errors.append(_("the sheet lists no fields (row 1 is the header: key, label_zh, label_en, type, required, options, help)"))
     if not errors:
         errors += [f"template: {e.path}: {e.message}" for e in validate_template(t)]
     if errors:
@@ -283,8 +291,8 @@ def _read_meta(rows: list[list[str]], errors: list[str]) -> dict[str, tuple[str,
         if not name or (i == 1 and name in ("name", "名称", "项目")):
             continue
         if name not in META_NAMES:
-            errors.append(f"sheet template, row {i}, column name: unknown setting '{row[0]}' "
-                          f"(use {', '.join(META_NAMES)})")
+            errors.append(_("sheet template, row %(row)s, column name: unknown setting '%(name)s' (use %(names)s)",
+                            row=i, name=row[0], names=", ".join(META_NAMES)))
             continue
         info[name] = (value, i)
     return info
@@ -292,7 +300,7 @@ def _read_meta(rows: list[list[str]], errors: list[str]) -> dict[str, tuple[str,
 
 def _read_fields(rows: list[list[str]], errors: list[str]) -> list[tuple[int, dict]]:
     if not rows:
-        errors.append("row 1: the sheet is empty (row 1 is the header: key, label_zh, label_en, type, required, options, help)")
+        errors.append(_("row 1: the sheet is empty (row 1 is the header: key, label_zh, label_en, type, required, options, help)"))
         return []
     header = [h.strip().lower() for h in rows[0]]
     cols: dict[str, int] = {}
@@ -300,14 +308,14 @@ def _read_fields(rows: list[list[str]], errors: list[str]) -> list[tuple[int, di
         if not h:
             continue
         if h not in FIELD_COLUMNS:
-            errors.append(f"row 1, column {_letter(i)}: unknown column '{rows[0][i]}' (use {', '.join(FIELD_COLUMNS)})")
+            errors.append(_at(1, _letter(i), _("unknown column '%(c)s' (use %(cols)s)", c=rows[0][i], cols=", ".join(FIELD_COLUMNS))))
         elif h in cols:
-            errors.append(f"row 1, column {_letter(i)}: column '{h}' appears twice")
+            errors.append(_at(1, _letter(i), _("column '%(c)s' appears twice", c=h)))
         else:
             cols[h] = i
     missing = [c for c in REQUIRED_COLUMNS if c not in cols]
     if missing:
-        errors.append(f"row 1: missing column(s) {', '.join(missing)}")
+        errors.append(_("row 1: missing column(s) %(cols)s", cols=", ".join(missing)))
         return []
     out: list[tuple[int, dict]] = []
     seen: dict[str, tuple[int, str]] = {}  # path -> (row, type)
@@ -320,41 +328,41 @@ def _read_fields(rows: list[list[str]], errors: list[str]) -> list[tuple[int, di
         parts = key.split(".")
         parent = ".".join(parts[:-1])
         if not key:
-            errors.append(f"row {r}, column key: every field needs a key")
+            errors.append(_at(r, "key", _("every field needs a key")))
         elif any(not builder.KEY_RE.match(p) for p in parts) or len(parts) > 2:
-            errors.append(f"row {r}, column key: '{key}' is not a valid key (lowercase letters, digits and _; "
-                          f"a table column is written table.column)")
+            errors.append(_at(r, "key", _("'%(key)s' is not a valid key (lowercase letters, digits and _; a table column "
+                                          "is written table.column)", key=key)))
         elif key in seen:
-            errors.append(f"row {r}, column key: '{key}' is already used in row {seen[key][0]}")
+            errors.append(_at(r, "key", _("'%(key)s' is already used in row %(row)s", key=key, row=seen[key][0])))
         elif parent and (parent not in seen or seen[parent][1] not in builder.CONTAINERS):
-            errors.append(f"row {r}, column key: '{parent}' is not a table or section defined above")
+            errors.append(_at(r, "key", _("'%(p)s' is not a table or section defined above", p=parent)))
         raw_type = get("type")
         type_ = TYPE_NAMES.get(raw_type.strip().lower())
         if not raw_type:
-            errors.append(f"row {r}, column type: every field needs a type")
+            errors.append(_at(r, "type", _("every field needs a type")))
         elif type_ is None:
-            errors.append(f"row {r}, column type: unknown type '{raw_type}' (use {', '.join(builder.TYPES)})")
+            errors.append(_at(r, "type", _("unknown type '%(t)s' (use %(types)s)", t=raw_type, types=", ".join(builder.TYPES))))
         elif parent and type_ not in builder.CHILD_TYPES:
-            errors.append(f"row {r}, column type: a {type_} cannot be inside a table or section")
+            errors.append(_at(r, "type", _("a %(t)s cannot be inside a table or section", t=type_)))
         label_zh, label_en = get("label_zh"), get("label_en")
         if not label_zh and not label_en:
-            errors.append(f"row {r}, column label_zh: every field needs a label (label_zh and/or label_en)")
+            errors.append(_at(r, "label_zh", _("every field needs a label (label_zh and/or label_en)")))
         required = _yes(get("required"))
         if required is None:
-            errors.append(f"row {r}, column required: write yes or no, not '{get('required')}'")
+            errors.append(_at(r, "required", _("write yes or no, not '%(v)s'", v=get('required'))))
         options: list[tuple[str, str, str]] = []
         if get("options"):
             if type_ not in ("choice", "multichoice"):
-                errors.append(f"row {r}, column options: only choice and multichoice fields have options")
+                errors.append(_at(r, "options", _("only choice and multichoice fields have options")))
             else:
                 try:
                     options = parse_options(get("options"))
                 except ValueError as e:
-                    errors.append(f"row {r}, column options: {e}")
+                    errors.append(_at(r, "options", str(e)))
         elif type_ in ("choice", "multichoice"):
-            errors.append(f"row {r}, column options: a {type_} needs options, e.g. ok=正常|OK; ng=异常|Not OK")
+            errors.append(_at(r, "options", _("a %(t)s needs options, e.g. ok=正常|OK; ng=异常|Not OK", t=type_)))
         if get("show_if") and parent:
-            errors.append(f"row {r}, column show_if: only top-level fields can have a condition")
+            errors.append(_at(r, "show_if", _("only top-level fields can have a condition")))
         if len(errors) == bad:
             seen[key] = (r, type_)
             out.append((r, {"key": parts[-1], "parent": parent, "type": type_, "label_zh": label_zh,
@@ -367,23 +375,23 @@ def _read_fields(rows: list[list[str]], errors: list[str]) -> list[tuple[int, di
 def _parse_show_if(t: dict, text: str) -> tuple[str, Any]:
     """``result=stop`` -> ("result", "stop"); yes/no fields take yes/no (是/否)."""
     if "=" not in text:
-        raise ValueError(f"write field=value, not '{text}'")
+        raise ValueError(_("write field=value, not '%(v)s'", v=text))
     name, raw = (p.strip() for p in text.split("=", 1))
     props = (t.get("schema") or {}).get("properties") or {}
     if name not in props:
-        raise ValueError(f"unknown field '{name}' (name a choice or yes/no field above)")
+        raise ValueError(_("unknown field '%(f)s' (name a choice or yes/no field above)", f=name))
     kind = builder.field_type(props[name])
     if kind == "yesno":
         value = _yes(raw)
         if value is None or not raw:
-            raise ValueError(f"'{name}' is a yes/no field: write {name}=yes or {name}=no")
+            raise ValueError(_("'%(f)s' is a yes/no field: write %(f)s=yes or %(f)s=no", f=name))
         return name, value
     if kind == "choice":
         values = {str(v): v for v, _ in builder._options_of(props[name])}
         if raw not in values:
-            raise ValueError(f"'{name}' has no option '{raw}' (options: {', '.join(values)})")
+            raise ValueError(_("'%(f)s' has no option '%(v)s' (options: %(opts)s)", f=name, v=raw, opts=", ".join(values)))
         return name, values[raw]
-    raise ValueError(f"'{name}' is not a choice or yes/no field")
+    raise ValueError(_("'%(f)s' is not a choice or yes/no field", f=name))
 
 
 def _letter(i: int) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Optional
 
-from sqlalchemy import JSON, Column, UniqueConstraint
+from sqlalchemy import JSON, Column, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from workbench.models import utcnow
@@ -34,3 +34,15 @@ class StudioDraft(SQLModel, table=True):
     @property
     def personal(self) -> bool:
         return self.org_id is None
+
+
+class TemplateRelease(SQLModel, table=True):
+    """The release note (变更说明) of a published version, and what the publisher was shown it would change for
+    existing records. One row per published version; like the version, it never changes."""
+    __tablename__ = "template_release"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    template_id: int = Field(foreign_key="process_template.id", unique=True, index=True)
+    note: str = Field(sa_column=Column(Text, nullable=False))
+    impact: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))  # lines shown before publishing
+    created_at: datetime = Field(default_factory=utcnow)
+    created_by: Optional[int] = Field(default=None, foreign_key="user.id")

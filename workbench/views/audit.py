@@ -20,6 +20,8 @@ import click
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
+from markupsafe import Markup
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 import forms
@@ -28,8 +30,9 @@ from workbench.audit import coverage as coverage_mod
 from workbench.audit import readiness as readiness_mod
 from workbench.audit import report as report_mod
 from workbench.audit import bundle as bundle_mod
-from workbench.audit import sampling, seals, service
-from workbench.audit.models import AUDIT_TYPES, GRADES, Check, Engagement, Finding, Sample
+from workbench.audit import issuance, sampling, seals, service
+from workbench.audit.models import AUDIT_TYPES, GRADES, NC_GRADES, Check, Engagement, Finding, Sample
+from workbench.audit.report_models import RECOMMENDATIONS
 from workbench.db import get_session
 from workbench.errors import UserError
 from workbench.ids import parse_id
@@ -102,6 +105,8 @@ def _helpers():
                 "findings": [f for f in service.findings_for_record(db, g.org.id, rec.id) if f.engagement_id in ids]}
 
     return {"audit_links": audit_links, "grade_label": report_mod.grade_label,
+            "recommendation_label": issuance.recommendation_label, "report_status_label": report_mod.report_status_label,
+            "cause_label": report_mod.cause_label,
             "finding_status_label": report_mod.finding_status_label, "audit_type_label": report_mod.audit_type_label,
             "audit_status": service.status, "clause_title": lambda s, c: clauses.title(s, c, lang()),
             "seal_kind_label": seals.kind_label}
@@ -411,7 +416,8 @@ def sample_more(org, eid, sid):
 # --- evidence ----------------------------------------------------------------------------------------------------
 
 
-def _evidence_page(e: Engagement, rec: Record, form: dict | None = None, errors: list[str] | None = None, status: int = 200):
+def _evidence_page(e: Engagement, rec: Record, form: dict | None = None, errors: list[str] | None = None, status: int = 200,
+                   check_errors: list[str] | None = None):
     db = get_session()
     tpl = db.get(ProcessTemplate, rec.template_id)  # the version the record was made with
     body = tpl.body
@@ -444,7 +450,8 @@ def _evidence_page(e: Engagement, rec: Record, form: dict | None = None, errors:
                            verdict=verdict, findings=findings, sample=s, prev_id=prev_id, next_id=next_id,
                            is_auditor=_is_auditor(e), grades=GRADES, clause_choices=clause_choices, form=form,
                            errors=errors or [], signatures=history.signatures, signed_edits=history.edits,
-                           edit_diffs=edit_diffs), status
+                           edit_diffs=edit_diffs, nc_findings=[f for f in findings if f.grade in NC_GRADES],
+                           check_errors=check_errors or []), status
 
 
 @bp.route("/e/<int:eid>/r/<int:record_id>")
@@ -461,6 +468,15 @@ def mark_conforming(org, eid, record_id):
     _require_auditor(e)
     rec = _record(record_id)
     db = get_session()
+    ncs = [f for f in db.exec(select(Finding).where(Finding.engagement_id == e.id).order_by(Finding.number)).all()
+           if rec.id in f.evidence and f.grade in NC_GRADES]
+    confirmed = {int(x) for x in request.form.getlist("confirm_nc") if x.isdigit()}
+    if ncs and not {f.id for f in ncs} <= confirmed:
+        # a record on which this engagement raised a nonconformity is judged conforming only deliberately
+        names = "、".join(f"#{f.number} {report_mod.grade_label(f.grade)}" for f in ncs)
+        return _evidence_page(e, rec, status=422, check_errors=[
+            _("Nonconformity %(f)s was raised on this record in this engagement: confirm that the record "
+              "nevertheless conforms, or leave the verdict to the finding.", f=names)])
     service.mark_conforming(db, e, rec, current_user, request.form.get("note", ""))
     db.commit()
     flash(_("Record #%(id)s marked conforming.", id=rec.id), "success")
@@ -620,14 +636,95 @@ def self_check(org):
                            status_label=report_mod.readiness_status_label)
 
 
+def _report_ctx(e: Engagement, rep) -> dict:
+    return {"e": e, "rep": rep, "describe_rule": sampling.describe_rule,
+            "definition_text": lambda d: report_mod.definition_text(d, rep.titles),
+            "check_title": readiness_mod.check_title, "status_label": report_mod.readiness_status_label}
+
+
+def _report_page(e: Engagement, errors: list[str] | None = None, form: dict | None = None, status: int = 200):
+    db = get_session()
+    rep = report_mod.gather(db, g.org, e, lang())
+    c = rep.conclusion
+    missing = []
+    if c is not None and c.status == "draft":
+        ids = issuance.missing_signers(db, e, c)
+        missing = [u.name for u in db.exec(select(User).where(User.id.in_(ids or [0]))).all()]
+    frozen = Markup(c.content_html) if c is not None and c.status == "issued" else ""
+    return render_template("audit/report.html", **_report_ctx(e, rep), is_auditor=_is_auditor(e), errors=errors or [],
+                           form=form, missing=missing, frozen=frozen, history=issuance.revisions(db, e),
+                           recommendations=RECOMMENDATIONS), status
+
+
 @bp.route("/e/<int:eid>/report")
 @allow("org:audit")
 def report(org, eid):
+    return _report_page(_engagement(eid))
+
+
+def _report_action(e: Engagement, action, form: dict | None = None, done: str = ""):
+    """Run one issuance service in the request's transaction; errors re-show the page with the input kept."""
+    _require_auditor(e)
+    db = get_session()
+    try:
+        action(db)
+        db.commit()
+    except UserError as err:
+        db.rollback()
+        return _report_page(e, [str(err)], form, err.status)
+    except IntegrityError:  # two members acted on the same revision at the same moment
+        db.rollback()
+        return _report_page(e, [_("Someone on the team changed the report at the same moment: look again.")], form, 409)
+    if done:
+        flash(done, "success")
+    return redirect(url_for("audit.report", org=g.org.slug, eid=e.id), code=303)
+
+
+@bp.route("/e/<int:eid>/report/conclusion", methods=["POST"])
+@allow("org:audit")
+def report_conclusion(org, eid):
     e = _engagement(eid)
-    rep = report_mod.gather(get_session(), g.org, e, lang())
-    return render_template("audit/report.html", e=e, rep=rep, describe_rule=sampling.describe_rule,
-                           definition_text=lambda d: report_mod.definition_text(d, rep.titles),
-                           check_title=readiness_mod.check_title, status_label=report_mod.readiness_status_label)
+    _require_auditor(e)
+    form = {k: request.form.get(k, "") for k in ("recommendation", "statement", "issue_date")}
+    day = _date("issue_date")
+    if form["issue_date"] and day is None:
+        return _report_page(e, [_("Dates must be written as YYYY-MM-DD.")], form, 422)
+    return _report_action(e, lambda db: issuance.save_conclusion(db, e, current_user, form["recommendation"],
+                                                                 form["statement"], day),
+                          form, _("Conclusion saved. The audit team signs it, then it can be issued."))
+
+
+@bp.route("/e/<int:eid>/report/sign", methods=["POST"])
+@allow("org:audit")
+def report_sign(org, eid):
+    e = _engagement(eid)
+    _require_auditor(e)
+    return _report_action(e, lambda db: issuance.sign(db, e, current_user, request.form.get("password", ""),
+                                                      "audit team"),
+                          done=_("Signed."))
+
+
+@bp.route("/e/<int:eid>/report/issue", methods=["POST"])
+@allow("org:audit")
+def report_issue(org, eid):
+    e = _engagement(eid)
+    _require_auditor(e)
+
+    def run(db):
+        def render() -> str:
+            return render_template("audit/_report_body.html", **_report_ctx(e, report_mod.gather(db, g.org, e, lang())))
+        issuance.issue(db, e, current_user, render)
+
+    return _report_action(e, run, done=_("The report is issued and frozen."))
+
+
+@bp.route("/e/<int:eid>/report/revise", methods=["POST"])
+@allow("org:audit")
+def report_revise(org, eid):
+    e = _engagement(eid)
+    _require_auditor(e)
+    return _report_action(e, lambda db: issuance.new_revision(db, e, current_user, request.form.get("reason", "")),
+                          done=_("A new revision of the report is open: change it, sign it and issue it."))
 
 
 @bp.route("/e/<int:eid>/bundle.zip")
