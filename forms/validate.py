@@ -60,6 +60,8 @@ def _field_messages(e: ValidationError, root: dict, lang: str):
                 yield from _field_messages(sub, root, lang)
         else:
             yield dotted(base) or FORM_ERROR, message(kind if kind == "oneOf" else "invalid", lang)
+    elif kind in ("products", "counts"):
+        yield from _rule_messages(e, lang)
     elif kind == "format":
         yield dotted(base) or FORM_ERROR, message(e.validator_value, lang)
     elif kind in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "minLength", "maxLength",
@@ -71,3 +73,19 @@ def _field_messages(e: ValidationError, root: dict, lang: str):
         yield dotted(base) or FORM_ERROR, message(key, lang)
     else:
         yield dotted(base) or FORM_ERROR, message(kind, lang)
+
+
+def _rule_messages(e: ValidationError, lang: str):
+    """A computed field that does not match its rule (see workbench/formats.py): say what it must equal."""
+    from workbench.formats import count_of, product_of
+
+    target = e.path[-1] if e.path else None
+    rule = (e.validator_value or {}).get(target)
+    inst = e.instance if isinstance(e.instance, dict) else {}
+    if e.validator == "products":
+        expected = product_of(inst, rule)
+        yield dotted(e.absolute_path), message("product", lang, factors=" × ".join(_label(e.schema, f, lang) for f in rule),
+                                                value=f"{expected:g}" if expected is not None else "?")
+    else:
+        yield dotted(e.absolute_path), message("count", lang, rows=_label(e.schema, rule.get("items", ""), lang),
+                                                value=count_of(inst, rule))

@@ -1,10 +1,22 @@
-"""String formats used by record data, checked strictly (jsonschema alone skips date-time without extras)."""
+"""How record data is validated: string formats checked strictly (jsonschema alone skips date-time without
+extras), and two keywords of our own for rules a JSON Schema cannot state, written on an object schema:
+
+- `"products": {"d": ["l", "e", "c"]}` — field `d` must equal l × e × c (LEC risk value D = L × E × C);
+  checked when the target and every factor hold numbers.
+- `"counts": {"nc_count": {"items": "findings", "where": {"grade": ["minor", "major"]}}}` — field `nc_count`
+  must equal the number of rows of array `findings` whose `grade` is one of the values (all rows without
+  `where`); checked when the target holds a number.
+
+Both report at the target field (validator "products" / "counts"); forms/validate.py words the message.
+"""
 from __future__ import annotations
 
+import math
 import re
 from datetime import date, datetime
 
-from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema import Draft202012Validator, FormatChecker, validators
+from jsonschema.exceptions import ValidationError
 
 FORMAT_CHECKER = FormatChecker(formats=())
 
@@ -38,5 +50,51 @@ def is_email(value: object) -> bool:
     return not isinstance(value, str) or bool(_EMAIL.match(value))
 
 
+def _number(v: object) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def product_of(instance: dict, factors: list[str]) -> float | None:
+    """The product of the factor fields, or None when one of them is not a number."""
+    values = [instance.get(f) for f in factors]
+    return math.prod(values) if all(_number(v) for v in values) else None
+
+
+def count_of(instance: dict, rule: dict) -> int:
+    rows = instance.get(rule.get("items", ""))
+    where = rule.get("where") or {}
+    if not isinstance(rows, list):
+        return 0
+    return sum(1 for r in rows if isinstance(r, dict) and all(r.get(k) in vals for k, vals in where.items()))
+
+
+def _products(validator, spec, instance, schema):
+    if not isinstance(instance, dict) or not isinstance(spec, dict):
+        return
+    for target, factors in spec.items():
+        expected = product_of(instance, factors) if isinstance(factors, list) else None
+        got = instance.get(target)
+        if expected is None or not _number(got):
+            continue
+        if not math.isclose(got, expected, rel_tol=1e-9, abs_tol=1e-6):
+            yield ValidationError(f"{target} must equal {' × '.join(factors)} = {expected:g}, not {got:g}", path=[target])
+
+
+def _counts(validator, spec, instance, schema):
+    if not isinstance(instance, dict) or not isinstance(spec, dict):
+        return
+    for target, rule in spec.items():
+        got = instance.get(target)
+        if not isinstance(rule, dict) or not _number(got):
+            continue
+        expected = count_of(instance, rule)
+        if got != expected:
+            yield ValidationError(f"{target} must equal the number of matching rows of {rule.get('items')} "
+                                  f"({expected}), not {got:g}", path=[target])
+
+
+RecordValidator = validators.extend(Draft202012Validator, {"products": _products, "counts": _counts})
+
+
 def record_validator(schema: dict) -> Draft202012Validator:
-    return Draft202012Validator(schema, format_checker=FORMAT_CHECKER)
+    return RecordValidator(schema, format_checker=FORMAT_CHECKER)

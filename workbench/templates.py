@@ -137,6 +137,7 @@ def _semantic_errors(t: dict) -> Iterator[tuple[str, str]]:
         for i, name in enumerate(obj.get("required") or []):
             if name not in props:
                 yield json_path(jpath + ("required", i)), f"required field '{name}' is not defined in properties"
+        yield from _rule_errors(obj, jpath)
 
     # conditionals: the if must test existing top-level fields, then/else may only name existing ones
     for jpath, block in conditional_blocks(schema):
@@ -194,6 +195,37 @@ def _semantic_errors(t: dict) -> Iterator[tuple[str, str]]:
     for i, example in enumerate(t.get("examples") or []):
         for e in validator.iter_errors(example):
             yield json_path(("examples", i) + tuple(e.absolute_path)), f"example is not a valid record: {e.message}"
+
+
+def _rule_errors(obj: dict, jpath: tuple) -> Iterator[tuple[str, str]]:
+    """`products` and `counts` (workbench/formats.py) must name number fields of the same object."""
+    props = obj.get("properties") or {}
+
+    def numeric(name: str) -> bool:
+        return (props.get(name) or {}).get("type") in ("number", "integer")
+
+    for target, factors in (obj.get("products") or {}).items():
+        here = jpath + ("products", target)
+        if not numeric(target):
+            yield json_path(here), f"'{target}' is not a number field of this object"
+        for i, f in enumerate(factors):
+            if not numeric(f):
+                yield json_path(here + (i,)), f"factor '{f}' is not a number field of this object"
+    for target, rule in (obj.get("counts") or {}).items():
+        here = jpath + ("counts", target)
+        if (props.get(target) or {}).get("type") != "integer":
+            yield json_path(here), f"'{target}' is not an integer field of this object"
+        rows = props.get(rule["items"]) or {}
+        row_props = (rows.get("items") or {}).get("properties") or {}
+        if rows.get("type") != "array" or not row_props:
+            yield json_path(here + ("items",)), f"'{rule['items']}' is not a table (array of objects) of this object"
+            continue
+        for key, values in (rule.get("where") or {}).items():
+            enum = (row_props.get(key) or {}).get("enum")
+            if key not in row_props:
+                yield json_path(here + ("where", key)), f"unknown column '{key}' of '{rule['items']}'"
+            elif enum is not None and any(v not in enum for v in values):
+                yield json_path(here + ("where", key)), f"value(s) {[v for v in values if v not in enum]} are not choices of '{key}'"
 
 
 def _object_schemas(schema: dict, jpath: tuple) -> Iterator[tuple[tuple, dict]]:
