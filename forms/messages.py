@@ -33,7 +33,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "too_large": {"zh": "文件太大（上限 {limit} MB）", "en": "The file is too large (limit {limit} MB)"},
     "empty": {"zh": "文件是空的", "en": "The file is empty"},
     "file_type": {"zh": "只接受 PDF、PNG、JPEG、GIF、xlsx、docx 文件", "en": "Only PDF, PNG, JPEG, GIF, xlsx and docx files are accepted"},
-    "product": {"zh": "应等于 {factors} 的乘积：{value}", "en": "Must equal {factors} multiplied: {value}"},
+    "product": {"zh": "应等于 {factors} 的乘积：{value}", "en": "Must equal {factors} = {value}"},
     "count": {"zh": "应与“{rows}”中相应的行数一致：{value}", "en": "Must equal the number of matching rows in “{rows}”: {value}"},
     "link": {"zh": "请从列表中选择本组织的记录", "en": "Choose a record of this organization from the list"},
 }
