@@ -1,0 +1,38 @@
+"""Playwright: the coverage page marks the clauses the documented system itself serves and names untitled
+sub-clauses "part of <parent title>", on a desktop and a 390 px phone, in zh and en."""
+from __future__ import annotations
+
+import pytest
+
+from tests.browser import chromium, live_server, shot, sign_in
+from tests.conftest import PASSWORD
+from tests.test_audit_views import acme, create_engagement  # noqa: F401 (fixture)
+from workbench import clauses
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.mark.parametrize("lang,width", [("zh", 1280), ("en", 390)])
+def test_coverage_marks_system_served_and_untitled_clauses(app, acme, client_for, lang, width):
+    eid = create_engagement(client_for("manager"), standards=["ISO 9001:2015"], scope_clauses="")
+    with live_server(app) as base, chromium(locale="zh-CN" if lang == "zh" else "en-US") as ctx:
+        page = ctx.new_page()
+        page.set_viewport_size({"width": width, "height": 900})
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        sign_in(page, base, acme.users["manager"].email, PASSWORD)
+        page.goto(f"{base}/o/acme/audit/e/{eid}/coverage?detail=1&lang={'en' if lang == 'en' else 'zh_CN'}")
+        table = page.locator("table.coverage")
+        marked = table.locator(".cov-procs.system")
+        assert marked.count() == len(clauses.system_served("ISO 9001:2015"))
+        assert marked.first.locator("summary").inner_text() == ("由成文的体系本身满足" if lang == "zh" else "served by the documented system itself")
+        marked.first.locator("summary").click()  # the explanation opens on a tap (no hover on a phone)
+        assert marked.first.locator("p").inner_text() == clauses.served_by_system("ISO 9001:2015", "4.4")[lang]
+        row = table.locator("tr", has=page.locator("th .clause-no", has_text="9.2.1"))
+        assert ("属于内部审核" if lang == "zh" else "part of Internal audit") in row.inner_text()
+        # a system-served clause is not counted among the clauses no process serves
+        assert table.locator("tr.cov-uncovered", has=page.locator(".clause-no", has_text="7.5.1")).count() == 0
+        page.locator("tr", has=page.locator(".clause-no", has_text="7.5.1")).first.locator("summary").click()
+        page.locator("tr", has=page.locator(".clause-no", has_text="7.5.1")).first.scroll_into_view_if_needed()
+        shot(page, f"coverage-system-served-{lang}-{width}")
+        assert errors == [], errors
