@@ -110,13 +110,42 @@ def test_hazard_risk_value_must_be_the_product():
 def test_product_check_tolerates_float_rounding_only(l, e, c, d, ok):
     data = example("hazard-risk-assessment")
     data["hazards"] = [{"hazard": "x", "l": l, "e": e, "c": c, "d": d}]
-    assert (errors("hazard-risk-assessment", data) == {}) is ok
+    assert ("hazards.0.d" not in errors("hazard-risk-assessment", data)) is ok
 
 
 def test_product_check_skips_rows_that_are_not_numbers_yet():
     data = example("hazard-risk-assessment")
     data["hazards"] = [{"hazard": "x", "l": 3, "e": 6, "c": 7}]  # d not filled: the required/type rules speak, not this one
     assert errors("hazard-risk-assessment", data)["hazards.0.d"] == ["此项为必填"]
+
+
+@pytest.mark.parametrize("top_d,level", [(18, "1"), (20, "2"), (45, "2"), (70, "3"), (126, "3"), (160, "4"), (320, "5"), (1200, "5")])
+def test_hazard_level_follows_the_largest_d(top_d, level):
+    data = example("hazard-risk-assessment", 1)
+    data["hazards"] = [{"hazard": "a", "l": 1, "e": 1, "c": 1, "d": 1}, {"hazard": "b", "l": top_d, "e": 1, "c": 1, "d": top_d}]
+    data["hazards"][1]["l"] = top_d  # (not a choice of L: only the level rule is under test here)
+    data["max_level"], data["controls_needed"] = level, level in ("3", "4", "5")
+    errs = errors("hazard-risk-assessment", data)
+    assert "max_level" not in errs and "controls_needed" not in errs
+    data["max_level"] = "1" if level != "1" else "2"
+    assert errors("hazard-risk-assessment", data)["max_level"][0].startswith("按最大的“D 风险值（L×E×C）”应为：")
+
+
+def test_level_three_and_above_needs_controls():
+    data = example("hazard-risk-assessment")
+    assert data["max_level"] == "3"
+    data["controls_needed"] = False
+    assert "controls_needed" in errors("hazard-risk-assessment", data)
+
+
+@pytest.mark.parametrize("key,field", [("calibration-record", "status_label"), ("hazard-risk-assessment", "controls_needed")])
+def test_fields_whose_value_a_rule_fixes_are_not_hidden_in_the_form(key, field):
+    from werkzeug.datastructures import MultiDict
+
+    from forms.widgets import FormBuilder
+
+    built = FormBuilder(lib()[key]["schema"], lib()[key].get("ui"), MultiDict(), {})
+    assert field in lib()[key]["schema"]["properties"] and field not in built.conditions
 
 
 def test_a_rule_naming_a_missing_or_non_number_field_is_a_template_error():
@@ -128,6 +157,11 @@ def test_a_rule_naming_a_missing_or_non_number_field_is_a_template_error():
     t = copy.deepcopy(lib()["internal-audit"])
     t["schema"]["counts"]["nc_count"]["where"] = {"grade": ["critical"]}
     assert any(e.path == "$.schema.counts.nc_count.where.grade" for e in validate_template(t))
+    t = copy.deepcopy(lib()["hazard-risk-assessment"])
+    t["schema"]["maxBand"]["max_level"]["bands"] = [[20, "2"], [320, "9"]]
+    msgs = {(e.path, e.message) for e in validate_template(t)}
+    assert ("$.schema.maxBand.max_level.bands", "bands must be in descending order of their lower bound") in msgs
+    assert ("$.schema.maxBand.max_level.bands[1]", "'9' is not a choice of 'max_level'") in msgs
 
 
 # --- what the other v2 records must capture -----------------------------------------------------------------

@@ -6,6 +6,10 @@ extras), and two keywords of our own for rules a JSON Schema cannot state, writt
 - `"counts": {"nc_count": {"items": "findings", "where": {"grade": ["minor", "major"]}}}` — field `nc_count`
   must equal the number of rows of array `findings` whose `grade` is one of the values (all rows without
   `where`); checked when the target holds a number.
+- `"maxBand": {"max_level": {"items": "hazards", "value": "d", "bands": [[320, "1"], [160, "2"], [0, "3"]]}}` —
+  field `max_level` must be the band of the largest `d` among the rows of `hazards`: the first band whose
+  lower bound the value reaches (bands in descending order); checked when the target is filled and a row has
+  a number.
 
 Both report at the target field (validator "products" / "counts"); forms/validate.py words the message.
 """
@@ -93,7 +97,30 @@ def _counts(validator, spec, instance, schema):
                                   f"({expected}), not {got:g}", path=[target])
 
 
-RecordValidator = validators.extend(Draft202012Validator, {"products": _products, "counts": _counts})
+def band_of(instance: dict, rule: dict):
+    """The band of the largest value in the rows, or None when no row holds a number (or none reaches a band)."""
+    rows = instance.get(rule.get("items", ""))
+    values = [r.get(rule.get("value")) for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
+    values = [v for v in values if _number(v)]
+    if not values:
+        return None
+    top = max(values)
+    return next((band for low, band in rule.get("bands") or [] if top >= low), None)
+
+
+def _max_band(validator, spec, instance, schema):
+    if not isinstance(instance, dict) or not isinstance(spec, dict):
+        return
+    for target, rule in spec.items():
+        got = instance.get(target)
+        expected = band_of(instance, rule) if isinstance(rule, dict) else None
+        if got is None or expected is None or got == expected:
+            continue
+        yield ValidationError(f"{target} must be {expected!r} (the band of the largest {rule.get('value')}), not {got!r}",
+                              path=[target])
+
+
+RecordValidator = validators.extend(Draft202012Validator, {"products": _products, "counts": _counts, "maxBand": _max_band})
 
 
 def record_validator(schema: dict) -> Draft202012Validator:

@@ -138,6 +138,7 @@ def _semantic_errors(t: dict) -> Iterator[tuple[str, str]]:
             if name not in props:
                 yield json_path(jpath + ("required", i)), f"required field '{name}' is not defined in properties"
         yield from _rule_errors(obj, jpath)
+        yield from _band_errors(obj, jpath)
 
     # conditionals: the if must test existing top-level fields, then/else may only name existing ones
     for jpath, block in conditional_blocks(schema):
@@ -226,6 +227,24 @@ def _rule_errors(obj: dict, jpath: tuple) -> Iterator[tuple[str, str]]:
                 yield json_path(here + ("where", key)), f"unknown column '{key}' of '{rule['items']}'"
             elif enum is not None and any(v not in enum for v in values):
                 yield json_path(here + ("where", key)), f"value(s) {[v for v in values if v not in enum]} are not choices of '{key}'"
+
+
+def _band_errors(obj: dict, jpath: tuple) -> Iterator[tuple[str, str]]:
+    props = obj.get("properties") or {}
+    for target, rule in (obj.get("maxBand") or {}).items():
+        here = jpath + ("maxBand", target)
+        if target not in props:
+            yield json_path(here), f"unknown field '{target}'"
+        rows = ((props.get(rule["items"]) or {}).get("items") or {}).get("properties") or {}
+        if (rows.get(rule["value"]) or {}).get("type") not in ("number", "integer"):
+            yield json_path(here + ("value",)), f"'{rule['value']}' is not a number column of table '{rule['items']}'"
+        lows = [low for low, _ in rule["bands"]]
+        if lows != sorted(lows, reverse=True):
+            yield json_path(here + ("bands",)), "bands must be in descending order of their lower bound"
+        enum = (props.get(target) or {}).get("enum")
+        for i, (_, band) in enumerate(rule["bands"]):
+            if enum is not None and band not in enum:
+                yield json_path(here + ("bands", i)), f"'{band}' is not a choice of '{target}'"
 
 
 def _object_schemas(schema: dict, jpath: tuple) -> Iterator[tuple[tuple, dict]]:
