@@ -36,6 +36,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "product": {"zh": "应等于 {factors} 的乘积：{value}", "en": "Must equal {factors} = {value}"},
     "count": {"zh": "应与“{rows}”中相应的行数一致：{value}", "en": "Must equal the number of matching rows in “{rows}”: {value}"},
     "band": {"zh": "按最大的“{of}”应为：{value}", "en": "By the largest “{of}” this must be: {value}"},
+    "earliest": {"zh": "应为最早的“{of}”：{value}", "en": "Must be the earliest “{of}”: {value}"},
     "link": {"zh": "请从列表中选择本组织的记录", "en": "Choose a record of this organization from the list"},
 }
 

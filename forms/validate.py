@@ -60,7 +60,7 @@ def _field_messages(e: ValidationError, root: dict, lang: str):
                 yield from _field_messages(sub, root, lang)
         else:
             yield dotted(base) or FORM_ERROR, message(kind if kind == "oneOf" else "invalid", lang)
-    elif kind in ("products", "counts", "maxBand"):
+    elif kind in ("products", "counts", "maxBand", "earliest"):
         yield from _rule_messages(e, lang)
     elif kind == "format":
         yield dotted(base) or FORM_ERROR, message(e.validator_value, lang)
@@ -77,7 +77,7 @@ def _field_messages(e: ValidationError, root: dict, lang: str):
 
 def _rule_messages(e: ValidationError, lang: str):
     """A computed field that does not match its rule (see workbench/formats.py): say what it must equal."""
-    from workbench.formats import band_of, count_of, product_of
+    from workbench.formats import band_of, count_of, earliest_of, product_of
 
     target = e.path[-1] if e.path else None
     rule = (e.validator_value or {}).get(target)
@@ -86,6 +86,10 @@ def _rule_messages(e: ValidationError, lang: str):
         expected = product_of(inst, rule)
         yield dotted(e.absolute_path), message("product", lang, factors=" × ".join(_label(e.schema, f, lang) for f in rule),
                                                 value=f"{expected:g}" if expected is not None else "?")
+    elif e.validator == "earliest":
+        rows = (e.schema.get("properties") or {}).get(rule.get("items", "")) or {}
+        yield dotted(e.absolute_path), message("earliest", lang, value=earliest_of(inst, rule),
+                                                of=_label(rows.get("items") or {}, rule.get("value", ""), lang))
     elif e.validator == "counts":
         yield dotted(e.absolute_path), message("count", lang, rows=_label(e.schema, rule.get("items", ""), lang),
                                                 value=count_of(inst, rule))

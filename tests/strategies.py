@@ -11,7 +11,7 @@ from datetime import date, datetime, timedelta, timezone
 
 from hypothesis import strategies as st
 
-from workbench.formats import band_of, count_of, product_of, record_validator
+from workbench.formats import band_of, count_of, earliest_of, product_of, record_validator
 
 CST = timezone(timedelta(hours=8))
 SKIP_FORMATS = ("attachment", "record-link")
@@ -90,7 +90,7 @@ def valid_records(draw, schema: dict) -> dict:
     for _ in range(6):  # fill what conditionals still require, at any depth; set computed and fixed values
         changed = False
         for e in list(validator.iter_errors(data)):
-            where = _at(data, list(e.absolute_path)[:-1]) if e.validator in ("products", "counts", "maxBand", "const") else _at(data, e.absolute_path)
+            where = _at(data, list(e.absolute_path)[:-1]) if e.validator in ("products", "counts", "maxBand", "earliest", "const") else _at(data, e.absolute_path)
             if not isinstance(where, dict):
                 continue
             if e.validator == "required":
@@ -116,6 +116,10 @@ def valid_records(draw, schema: dict) -> dict:
             elif e.validator == "counts":
                 target = e.path[-1]
                 where[target] = count_of(where, e.validator_value[target])
+                changed = True
+            elif e.validator == "earliest":
+                target = e.path[-1]
+                where[target] = earliest_of(where, e.validator_value[target])
                 changed = True
             elif e.validator == "maxBand":
                 target = e.path[-1]

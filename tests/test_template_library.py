@@ -318,3 +318,23 @@ def test_posted_hazard_with_a_wrong_d_is_refused_beside_the_field(app, world, cl
     posted = forms.flatten(lib()["hazard-risk-assessment"]["schema"], data)
     posted.add("csrf_token", token)
     assert c.post("/o/acme/p/hazard-risk-assessment/new", data=posted).status_code == 303
+
+
+def test_competence_matrix_reminder_date_is_the_earliest_certificate_expiry():
+    data = example("competence-matrix")
+    data["certificates"].append({"name": "高处作业", "number": "T-2", "expiry": "2026-12-31"})
+    assert errors("competence-matrix", data)["next_expiry"] == ["应为最早的“有效期至/复审日期”：2026-12-31"]
+    data["next_expiry"] = "2026-12-31"
+    assert errors("competence-matrix", data) == {}
+    del data["next_expiry"]
+    assert "next_expiry" in errors("competence-matrix", data)  # certificates listed: the reminder date is required
+    no_certs = example("competence-matrix", 2)
+    assert "certificates" not in no_certs and errors("competence-matrix", no_certs) == {}
+
+
+@pytest.mark.parametrize("rules", [{"products": {"d": "l"}}, {"counts": {"n": ["x"]}}, {"maxBand": {"n": {"items": 3, "value": "v"}}},
+                                   {"maxBand": {"n": {"items": "rows", "value": "k", "bands": [[1], "x", [None, 2]]}}},
+                                   {"earliest": {"n": {}}}, {"counts": {"n": {"items": "rows", "where": {"k": ["a"]}}}}])
+def test_malformed_rules_in_an_unvalidated_schema_never_crash_validation(rules):
+    schema = {"type": "object", "properties": {"n": {"type": "integer"}, "rows": {"type": "array"}}, **rules}
+    assert list(record_validator(schema).iter_errors({"n": 1, "d": 2, "l": 3, "rows": [1, {"k": "a"}, None]})) is not None

@@ -10,6 +10,8 @@ extras), and two keywords of our own for rules a JSON Schema cannot state, writt
   field `max_level` must be the band of the largest `d` among the rows of `hazards`: the first band whose
   lower bound the value reaches (bands in descending order); checked when the target is filled and a row has
   a number.
+- `"earliest": {"next_expiry": {"items": "certificates", "value": "expiry"}}` — date field `next_expiry` must be
+  the earliest `expiry` among the rows (reminders follow it); checked when the target and a row's date are filled.
 
 Both report at the target field (validator "products" / "counts"); forms/validate.py words the message.
 """
@@ -64,6 +66,11 @@ def product_of(instance: dict, factors: list[str]) -> float | None:
     return math.prod(values) if all(_number(v) for v in values) else None
 
 
+def _column(instance: dict, rule: dict) -> list:
+    rows = instance.get(rule.get("items", ""))
+    return [r.get(rule.get("value")) for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
+
+
 def count_of(instance: dict, rule: dict) -> int:
     rows = instance.get(rule.get("items", ""))
     where = rule.get("where") or {}
@@ -72,55 +79,44 @@ def count_of(instance: dict, rule: dict) -> int:
     return sum(1 for r in rows if isinstance(r, dict) and all(r.get(k) in vals for k, vals in where.items()))
 
 
-def _products(validator, spec, instance, schema):
-    if not isinstance(instance, dict) or not isinstance(spec, dict):
-        return
-    for target, factors in spec.items():
-        expected = product_of(instance, factors) if isinstance(factors, list) else None
-        got = instance.get(target)
-        if expected is None or not _number(got):
-            continue
-        if not math.isclose(got, expected, rel_tol=1e-9, abs_tol=1e-6):
-            yield ValidationError(f"{target} must equal {' × '.join(factors)} = {expected:g}, not {got:g}", path=[target])
-
-
-def _counts(validator, spec, instance, schema):
-    if not isinstance(instance, dict) or not isinstance(spec, dict):
-        return
-    for target, rule in spec.items():
-        got = instance.get(target)
-        if not isinstance(rule, dict) or not _number(got):
-            continue
-        expected = count_of(instance, rule)
-        if got != expected:
-            yield ValidationError(f"{target} must equal the number of matching rows of {rule.get('items')} "
-                                  f"({expected}), not {got:g}", path=[target])
-
-
 def band_of(instance: dict, rule: dict):
     """The band of the largest value in the rows, or None when no row holds a number (or none reaches a band)."""
-    rows = instance.get(rule.get("items", ""))
-    values = [r.get(rule.get("value")) for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
-    values = [v for v in values if _number(v)]
+    values = [v for v in _column(instance, rule) if _number(v)]
     if not values:
         return None
     top = max(values)
-    return next((band for low, band in rule.get("bands") or [] if top >= low), None)
+    bands = [b for b in rule.get("bands") or [] if isinstance(b, list) and len(b) == 2 and _number(b[0])]
+    return next((band for low, band in bands if top >= low), None)
 
 
-def _max_band(validator, spec, instance, schema):
-    if not isinstance(instance, dict) or not isinstance(spec, dict):
-        return
-    for target, rule in spec.items():
-        got = instance.get(target)
-        expected = band_of(instance, rule) if isinstance(rule, dict) else None
-        if got is None or expected is None or got == expected:
-            continue
-        yield ValidationError(f"{target} must be {expected!r} (the band of the largest {rule.get('value')}), not {got!r}",
-                              path=[target])
+def earliest_of(instance: dict, rule: dict) -> str | None:
+    values = [v for v in _column(instance, rule) if isinstance(v, str) and _DATE.match(v)]
+    return min(values) if values else None
 
 
-RecordValidator = validators.extend(Draft202012Validator, {"products": _products, "counts": _counts, "maxBand": _max_band})
+def _same(got, expected) -> bool:
+    if _number(got) and _number(expected):
+        return math.isclose(got, expected, rel_tol=1e-9, abs_tol=1e-6)  # 0.1 × 3 × 7 is 2.1000000000000005
+    return got == expected
+
+
+def _rule(expected_of, shape: type):
+    """A keyword checking each target field against the value `expected_of(instance, rule)` computes; silent when
+    that is None or the target holds another kind of value (the type and required rules speak then)."""
+    def check(validator, spec, instance, schema):
+        if not isinstance(instance, dict) or not isinstance(spec, dict):
+            return
+        for target, rule in spec.items():
+            got = instance.get(target)
+            expected = expected_of(instance, rule) if isinstance(rule, shape) else None
+            if expected is None or got is None or _number(got) != _number(expected) or _same(got, expected):
+                continue
+            yield ValidationError(f"{target} must be {expected!r}, not {got!r}", path=[target])
+    return check
+
+
+RULES = {"products": (product_of, list), "counts": (count_of, dict), "maxBand": (band_of, dict), "earliest": (earliest_of, dict)}
+RecordValidator = validators.extend(Draft202012Validator, {k: _rule(f, shape) for k, (f, shape) in RULES.items()})
 
 
 def record_validator(schema: dict) -> Draft202012Validator:

@@ -139,6 +139,7 @@ def _semantic_errors(t: dict) -> Iterator[tuple[str, str]]:
                 yield json_path(jpath + ("required", i)), f"required field '{name}' is not defined in properties"
         yield from _rule_errors(obj, jpath)
         yield from _band_errors(obj, jpath)
+        yield from _earliest_errors(obj, jpath)
 
     # conditionals: the if must test existing top-level fields, then/else may only name existing ones
     for jpath, block in conditional_blocks(schema):
@@ -245,6 +246,17 @@ def _band_errors(obj: dict, jpath: tuple) -> Iterator[tuple[str, str]]:
         for i, (_, band) in enumerate(rule["bands"]):
             if enum is not None and band not in enum:
                 yield json_path(here + ("bands", i)), f"'{band}' is not a choice of '{target}'"
+
+
+def _earliest_errors(obj: dict, jpath: tuple) -> Iterator[tuple[str, str]]:
+    props = obj.get("properties") or {}
+    for target, rule in (obj.get("earliest") or {}).items():
+        here = jpath + ("earliest", target)
+        if (props.get(target) or {}).get("format") != "date":
+            yield json_path(here), f"'{target}' is not a date field of this object"
+        rows = ((props.get(rule["items"]) or {}).get("items") or {}).get("properties") or {}
+        if (rows.get(rule["value"]) or {}).get("format") != "date":
+            yield json_path(here + ("value",)), f"'{rule['value']}' is not a date column of table '{rule['items']}'"
 
 
 def _object_schemas(schema: dict, jpath: tuple) -> Iterator[tuple[tuple, dict]]:
