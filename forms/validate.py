@@ -77,7 +77,7 @@ def _field_messages(e: ValidationError, root: dict, lang: str):
 
 def _rule_messages(e: ValidationError, lang: str):
     """A computed field that does not match its rule (see workbench/formats.py): say what it must equal."""
-    from workbench.formats import band_of, count_of, earliest_of, product_of
+    from workbench.record_rules import band_of, count_of, earliest_of, product_of
 
     target = e.path[-1] if e.path else None
     rule = (e.validator_value or {}).get(target)

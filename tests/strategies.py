@@ -11,7 +11,8 @@ from datetime import date, datetime, timedelta, timezone
 
 from hypothesis import strategies as st
 
-from workbench.formats import band_of, count_of, earliest_of, product_of, record_validator
+from workbench.formats import record_validator
+from workbench.record_rules import band_of, count_of, earliest_of, product_of
 
 CST = timezone(timedelta(hours=8))
 SKIP_FORMATS = ("attachment", "record-link")

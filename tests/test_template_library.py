@@ -338,3 +338,54 @@ def test_competence_matrix_reminder_date_is_the_earliest_certificate_expiry():
 def test_malformed_rules_in_an_unvalidated_schema_never_crash_validation(rules):
     schema = {"type": "object", "properties": {"n": {"type": "integer"}, "rows": {"type": "array"}}, **rules}
     assert list(record_validator(schema).iter_errors({"n": 1, "d": 2, "l": 3, "rows": [1, {"k": "a"}, None]})) is not None
+
+
+# --- the studio builder keeps the rules right ---------------------------------------------------------------
+
+RULED = ["hazard-risk-assessment", "internal-audit", "calibration-record", "competence-matrix", "quality-objectives"]
+
+
+def _all_paths(t: dict) -> list[str]:
+    from workbench.templates import iter_fields
+
+    return [".".join(p for p in path if p != "*") for path, _, _ in iter_fields(t["schema"])]
+
+
+@pytest.mark.parametrize("key", RULED)
+def test_removing_or_renaming_any_field_at_any_depth_keeps_ruled_templates_valid(key):
+    from workbench.studio import builder
+
+    t = lib()[key]
+    for path in _all_paths(t):
+        after = builder.remove_field(t, path)
+        assert validate_template(after) == [], (path, [str(e) for e in validate_template(after)])
+        renamed = builder.rename_field(t, path, "renamed_x")
+        assert validate_template(renamed) == [], (path, [str(e) for e in validate_template(renamed)])
+
+
+def test_a_renamed_factor_or_column_is_still_checked():
+    from workbench.studio import builder
+
+    t = builder.rename_field(lib()["hazard-risk-assessment"], "hazards.l", "likelihood")
+    rows = t["schema"]["properties"]["hazards"]["items"]
+    assert rows["products"] == {"d": ["likelihood", "e", "c"]}
+    data = copy.deepcopy(t["examples"][0])
+    data["hazards"][0]["d"] = 1
+    assert "hazards.0.d" in validate(t["schema"], data)
+    t = builder.rename_field(lib()["internal-audit"], "findings.grade", "severity")
+    assert t["schema"]["counts"]["nc_count"]["where"] == {"severity": ["minor", "major"]}
+    assert t["schema"]["properties"]["findings"]["items"]["allOf"][0]["if"]["properties"] == {"severity": {"enum": ["minor", "major"]}}
+    t = builder.remove_field(lib()["internal-audit"], "findings.ca_no")
+    assert "allOf" not in t["schema"]["properties"]["findings"]["items"]
+    t = builder.remove_field(lib()["calibration-record"], "result")
+    assert "dependentSchemas" not in t["schema"]
+    t = builder.rename_field(lib()["calibration-record"], "status_label", "label_colour")
+    blocks = t["schema"]["dependentSchemas"]["result"]["allOf"]
+    assert all(list(b["then"]["properties"]) == ["label_colour"] for b in blocks)
+
+
+def test_a_table_rule_naming_an_unknown_column_is_a_template_error():
+    t = copy.deepcopy(lib()["internal-audit"])
+    t["schema"]["properties"]["findings"]["items"]["allOf"][0]["then"]["required"] = ["ca_number"]
+    assert any(e.path == "$.schema.properties.findings.items.allOf[0].then.required[0]" and "ca_number" in e.message
+               for e in validate_template(t))

@@ -16,6 +16,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
 from workbench import clauses as clause_catalogue
+from workbench import record_rules
 from workbench.formats import record_validator
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -137,9 +138,7 @@ def _semantic_errors(t: dict) -> Iterator[tuple[str, str]]:
         for i, name in enumerate(obj.get("required") or []):
             if name not in props:
                 yield json_path(jpath + ("required", i)), f"required field '{name}' is not defined in properties"
-        yield from _rule_errors(obj, jpath)
-        yield from _band_errors(obj, jpath)
-        yield from _earliest_errors(obj, jpath)
+        yield from record_rules.template_errors(obj, jpath, root=jpath == ("schema",))
 
     # conditionals: the if must test existing top-level fields, then/else may only name existing ones
     for jpath, block in conditional_blocks(schema):
@@ -197,66 +196,6 @@ def _semantic_errors(t: dict) -> Iterator[tuple[str, str]]:
     for i, example in enumerate(t.get("examples") or []):
         for e in validator.iter_errors(example):
             yield json_path(("examples", i) + tuple(e.absolute_path)), f"example is not a valid record: {e.message}"
-
-
-def _rule_errors(obj: dict, jpath: tuple) -> Iterator[tuple[str, str]]:
-    """`products` and `counts` (workbench/formats.py) must name number fields of the same object."""
-    props = obj.get("properties") or {}
-
-    def numeric(name: str) -> bool:
-        return (props.get(name) or {}).get("type") in ("number", "integer")
-
-    for target, factors in (obj.get("products") or {}).items():
-        here = jpath + ("products", target)
-        if not numeric(target):
-            yield json_path(here), f"'{target}' is not a number field of this object"
-        for i, f in enumerate(factors):
-            if not numeric(f):
-                yield json_path(here + (i,)), f"factor '{f}' is not a number field of this object"
-    for target, rule in (obj.get("counts") or {}).items():
-        here = jpath + ("counts", target)
-        if (props.get(target) or {}).get("type") != "integer":
-            yield json_path(here), f"'{target}' is not an integer field of this object"
-        rows = props.get(rule["items"]) or {}
-        row_props = (rows.get("items") or {}).get("properties") or {}
-        if rows.get("type") != "array" or not row_props:
-            yield json_path(here + ("items",)), f"'{rule['items']}' is not a table (array of objects) of this object"
-            continue
-        for key, values in (rule.get("where") or {}).items():
-            enum = (row_props.get(key) or {}).get("enum")
-            if key not in row_props:
-                yield json_path(here + ("where", key)), f"unknown column '{key}' of '{rule['items']}'"
-            elif enum is not None and any(v not in enum for v in values):
-                yield json_path(here + ("where", key)), f"value(s) {[v for v in values if v not in enum]} are not choices of '{key}'"
-
-
-def _band_errors(obj: dict, jpath: tuple) -> Iterator[tuple[str, str]]:
-    props = obj.get("properties") or {}
-    for target, rule in (obj.get("maxBand") or {}).items():
-        here = jpath + ("maxBand", target)
-        if target not in props:
-            yield json_path(here), f"unknown field '{target}'"
-        rows = ((props.get(rule["items"]) or {}).get("items") or {}).get("properties") or {}
-        if (rows.get(rule["value"]) or {}).get("type") not in ("number", "integer"):
-            yield json_path(here + ("value",)), f"'{rule['value']}' is not a number column of table '{rule['items']}'"
-        lows = [low for low, _ in rule["bands"]]
-        if lows != sorted(lows, reverse=True):
-            yield json_path(here + ("bands",)), "bands must be in descending order of their lower bound"
-        enum = (props.get(target) or {}).get("enum")
-        for i, (_, band) in enumerate(rule["bands"]):
-            if enum is not None and band not in enum:
-                yield json_path(here + ("bands", i)), f"'{band}' is not a choice of '{target}'"
-
-
-def _earliest_errors(obj: dict, jpath: tuple) -> Iterator[tuple[str, str]]:
-    props = obj.get("properties") or {}
-    for target, rule in (obj.get("earliest") or {}).items():
-        here = jpath + ("earliest", target)
-        if (props.get(target) or {}).get("format") != "date":
-            yield json_path(here), f"'{target}' is not a date field of this object"
-        rows = ((props.get(rule["items"]) or {}).get("items") or {}).get("properties") or {}
-        if (rows.get(rule["value"]) or {}).get("format") != "date":
-            yield json_path(here + ("value",)), f"'{rule['value']}' is not a date column of table '{rule['items']}'"
 
 
 def _object_schemas(schema: dict, jpath: tuple) -> Iterator[tuple[tuple, dict]]:

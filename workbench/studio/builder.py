@@ -29,6 +29,7 @@ from jsonschema.exceptions import SchemaError
 from werkzeug.datastructures import MultiDict
 
 from workbench import clauses as clause_catalogue
+from workbench import record_rules
 from workbench.formats import record_validator
 
 TYPES = ("text", "textarea", "number", "integer", "date", "datetime", "email", "choice", "multichoice", "yesno",
@@ -397,6 +398,7 @@ def remove_field(t: dict, path: str) -> dict:
     obj = _container(t, parent, create=True)
     del obj["properties"][name]
     _remove_from(obj, "required", name)
+    record_rules.forget(_schema(t), path)
     widgets = (t.get("ui") or {}).get("widgets") or {}
     for k in [k for k in widgets if k == path or k.startswith(path + ".")]:
         del widgets[k]
@@ -515,6 +517,7 @@ def rename_field(t: dict, path: str, new_key: str) -> dict:
                          for k, v in ui["widgets"].items()}
     if not parent:
         _rename_top_level(t, old, new_key)
+    record_rules.rename(_schema(t), path, new_key)
     _rename_in_examples(t, split(parent), old, new_key)
     return t
 
