@@ -389,3 +389,20 @@ def test_a_table_rule_naming_an_unknown_column_is_a_template_error():
     t["schema"]["properties"]["findings"]["items"]["allOf"][0]["then"]["required"] = ["ca_number"]
     assert any(e.path == "$.schema.properties.findings.items.allOf[0].then.required[0]" and "ca_number" in e.message
                for e in validate_template(t))
+
+
+def test_an_installation_gets_the_new_versions_and_its_records_keep_their_own(app, db, world):
+    from workbench import library, records
+    from workbench.models import Record
+
+    old = dict(copy.deepcopy(lib()["internal-audit"]), version=1)  # stands for the v1 an installation already has
+    v1 = world.add_template(old)  # shipped (no organization), adopted by both organizations
+    with app.app_context():
+        rec = records.create(db, world.acme, v1, old["examples"][0], world.users["member"])
+        db.commit()
+    library.install_shipped(db)
+    assert library.latest_shipped(db)["internal-audit"].version == 2
+    assert library.adopted(db, world.acme, "internal-audit").id == v1.id  # a manager adopts v2 when ready
+    assert db.get(Record, rec.id).template_id == v1.id
+    updates = {cur.key: (cur.version, new.version) for cur, new in library.available_updates(db, world.acme) if cur}
+    assert updates["internal-audit"] == (1, 2)
