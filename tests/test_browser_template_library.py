@@ -36,3 +36,41 @@ def test_coverage_marks_system_served_and_untitled_clauses(app, acme, client_for
         page.locator("tr", has=page.locator(".clause-no", has_text="7.5.1")).first.scroll_into_view_if_needed()
         shot(page, f"coverage-system-served-{lang}-{width}")
         assert errors == [], errors
+
+
+@pytest.mark.parametrize("lang,width", [("zh", 1280), ("en", 390)])
+def test_new_forms_of_the_v2_library(app, world, lang, width):
+    from workbench.templates import shipped_library
+
+    lib = shipped_library()
+    for key in ("calibration-record", "internal-audit", "compliance-evaluation", "quality-objectives"):
+        world.add_template(lib[key], world.acme)
+    with live_server(app) as base, chromium(locale="zh-CN" if lang == "zh" else "en-US") as ctx:
+        page = ctx.new_page()
+        page.set_viewport_size({"width": width, "height": 900})
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        sign_in(page, base, world.users["member"].email, PASSWORD)
+        q = f"?lang={'en' if lang == 'en' else 'zh_CN'}"
+        page.goto(f"{base}/o/acme/p/calibration-record/new{q}")
+        main = page.locator("main").inner_text()
+        for zh, en in (("检定/校准方式", "Verification / calibration type"), ("计量确认结论", "Metrological confirmation result"),
+                       ("状态标识", "Status label"), ("量值溯源", "Measurement traceability")):
+            assert (zh if lang == "zh" else en) in main
+        assert page.locator("#f-status_label").is_visible()  # not hidden behind the result
+        shot(page, f"form-calibration-v2-{lang}-{width}")
+        page.goto(f"{base}/o/acme/p/internal-audit/new{q}")
+        page.click("button[value='add:findings']")
+        page.wait_for_selector("select[name='findings.0.clause']")
+        options = page.locator("select[name='findings.0.clause'] option").all_inner_texts()
+        assert ("9001 7.1.5.2 测量溯源" if lang == "zh" else "9001 7.1.5.2 Measurement traceability") in options
+        assert ("9001 9.2.2 属于内部审核" if lang == "zh" else "9001 9.2.2 part of Internal audit") in options
+        shot(page, f"form-internal-audit-v2-{lang}-{width}")
+        # the widest v2 tables scroll inside their box on a phone, never the page
+        for key, table in (("internal-audit", "findings"), ("compliance-evaluation", "obligations"), ("quality-objectives", "objectives")):
+            if key != "internal-audit":
+                page.goto(f"{base}/o/acme/p/{key}/new{q}")
+                page.click(f"button[value='add:{table}']")
+                page.wait_for_selector(f"[name^='{table}.0.']")
+            assert page.evaluate("document.documentElement.scrollWidth") <= width, key
+        assert errors == [], errors
