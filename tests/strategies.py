@@ -12,7 +12,7 @@ from datetime import date, datetime, timedelta, timezone
 from hypothesis import strategies as st
 
 from workbench.formats import record_validator
-from workbench.record_rules import band_of, count_of, earliest_of, product_of
+from workbench.record_rules import band_of, count_of, earliest_of, product_of, uncovered
 
 CST = timezone(timedelta(hours=8))
 SKIP_FORMATS = ("attachment", "record-link")
@@ -91,7 +91,7 @@ def valid_records(draw, schema: dict) -> dict:
     for _ in range(6):  # fill what conditionals still require, at any depth; set computed and fixed values
         changed = False
         for e in list(validator.iter_errors(data)):
-            where = _at(data, list(e.absolute_path)[:-1]) if e.validator in ("products", "counts", "maxBand", "earliest", "const") else _at(data, e.absolute_path)
+            where = _at(data, list(e.absolute_path)[:-1]) if e.validator in ("products", "counts", "maxBand", "earliest", "covers", "const") else _at(data, e.absolute_path)
             if not isinstance(where, dict):
                 continue
             if e.validator == "required":
@@ -117,6 +117,18 @@ def valid_records(draw, schema: dict) -> dict:
             elif e.validator == "counts":
                 target = e.path[-1]
                 where[target] = count_of(where, e.validator_value[target])
+                changed = True
+            elif e.validator == "covers":  # keep the ticked choices that have a row
+                target = e.path[-1]
+                missing = uncovered(where, target, e.validator_value[target])
+                kept = [v for v in where[target] if v not in missing]
+                if kept:
+                    where[target] = kept
+                else:
+                    rule = e.validator_value[target]
+                    rows = where.setdefault(rule["items"], [])
+                    rows[:1] = [dict(rows[0] if rows else {}, **{rule["value"]: where[target][0]})]
+                    where[target] = where[target][:1]
                 changed = True
             elif e.validator == "earliest":
                 target = e.path[-1]

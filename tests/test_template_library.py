@@ -343,7 +343,8 @@ def test_malformed_rules_in_an_unvalidated_schema_never_crash_validation(rules):
 
 # --- the studio builder keeps the rules right ---------------------------------------------------------------
 
-RULED = ["hazard-risk-assessment", "internal-audit", "calibration-record", "competence-matrix", "quality-objectives"]
+RULED = ["hazard-risk-assessment", "internal-audit", "calibration-record", "competence-matrix", "quality-objectives",
+         "management-review"]
 
 
 def _all_paths(t: dict) -> list[str]:
@@ -407,3 +408,21 @@ def test_an_installation_gets_the_new_versions_and_its_records_keep_their_own(ap
     assert db.get(Record, rec.id).template_id == v1.id
     updates = {cur.key: (cur.version, new.version) for cur, new in library.available_updates(db, world.acme) if cur}
     assert updates["internal-audit"] == (1, 2)
+
+
+def test_management_review_needs_content_for_every_ticked_input():
+    data = example("management-review", 1)
+    assert errors("management-review", data) == {}
+    data["input_details"] = data["input_details"][:1]
+    msg = errors("management-review", data)["inputs"][0]
+    assert msg.startswith("请在“各项输入的内容和趋势”中填写：") and "重要环境因素、危险源和风险" in msg
+    assert errors("management-review", data, "en")["inputs"][0].startswith("Add a row to “Content and trend of each input” for:")
+
+
+def test_removing_the_details_table_drops_the_covers_rule():
+    from workbench.studio import builder
+
+    t = builder.remove_field(lib()["management-review"], "input_details")
+    assert "covers" not in t["schema"] and validate_template(t) == []
+    t = builder.rename_field(lib()["management-review"], "input_details.input", "topic")
+    assert t["schema"]["covers"] == {"inputs": {"items": "input_details", "value": "topic"}} and validate_template(t) == []

@@ -9,6 +9,8 @@ a table's `items`), checked whenever a record is validated (`workbench.formats.r
   `max_level` must be the band of the largest `d` in the rows: the first band whose lower bound it reaches.
 - `"earliest": {"next_expiry": {"items": "certificates", "value": "expiry"}}` — date `next_expiry` must be the
   earliest `expiry` in the rows (reminders follow it).
+- `"covers": {"inputs": {"items": "input_details", "value": "input"}}` — every choice ticked in array `inputs`
+  needs a row of `input_details` whose `input` is that choice (content per input, not only a ticked box).
 
 Each reports at its target field (the validator is the keyword's name); forms/validate.py words the message in
 zh/en. `template_errors` is the template check (names must exist and have the right kind); `forget` and `rename`
@@ -93,9 +95,30 @@ def _rule(expected_of, shape: type):
 RULES = {"products": (product_of, list), "counts": (count_of, dict), "maxBand": (band_of, dict), "earliest": (earliest_of, dict)}
 
 
+def uncovered(instance: dict, target: str, rule: dict) -> list:
+    """The values of array `target` that no row of the rule's table holds in its column."""
+    ticked = instance.get(target)
+    if not isinstance(ticked, list):
+        return []
+    have = set(v for v in _column(instance, rule) if isinstance(v, (str, int, float, bool)))
+    return [v for v in ticked if isinstance(v, (str, int, float, bool)) and v not in have]
+
+
+def _covers(validator, spec, instance, schema):
+    if not isinstance(instance, dict) or not isinstance(spec, dict):
+        return
+    for target, rule in spec.items():
+        missing = uncovered(instance, target, rule) if isinstance(rule, dict) else []
+        if missing:
+            yield ValidationError(f"{target}: no row of {rule.get('items')} for {missing}", path=[target])
+
+
+KEYWORDS = (*RULES, "covers")
+
+
 def keywords() -> dict:
     """The jsonschema keyword functions (workbench.formats.record_validator extends Draft 2020-12 with them)."""
-    return {k: _rule(f, shape) for k, (f, shape) in RULES.items()}
+    return {**{k: _rule(f, shape) for k, (f, shape) in RULES.items()}, "covers": _covers}
 
 
 
@@ -108,6 +131,7 @@ def template_errors(obj: dict, jpath: tuple, root: bool = False) -> Iterator[tup
     yield from _rule_errors(obj, jpath)
     yield from _band_errors(obj, jpath)
     yield from _earliest_errors(obj, jpath)
+    yield from _covers_errors(obj, jpath)
     props = obj.get("properties") or {}
     for name in obj.get("dependentSchemas") or {}:
         if name not in props:
@@ -124,6 +148,17 @@ def template_errors(obj: dict, jpath: tuple, root: bool = False) -> Iterator[tup
             for j, name in enumerate((block.get(branch) or {}).get("required") or []):
                 if name not in props:
                     yield _json_path(jpath + ("allOf", i, branch, "required", j)), f"unknown field '{name}'"
+
+
+def _covers_errors(obj: dict, jpath: tuple) -> Iterator[tuple[str, str]]:
+    props = obj.get("properties") or {}
+    for target, rule in (obj.get("covers") or {}).items():
+        here = jpath + ("covers", target)
+        if (props.get(target) or {}).get("type") != "array":
+            yield _json_path(here), f"'{target}' is not an array field of this object"
+        rows = ((props.get(rule["items"]) or {}).get("items") or {}).get("properties") or {}
+        if rule["value"] not in rows:
+            yield _json_path(here + ("value",)), f"'{rule['value']}' is not a column of table '{rule['items']}'"
 
 
 def _rule_errors(obj: dict, jpath: tuple) -> Iterator[tuple[str, str]]:
@@ -254,7 +289,7 @@ def forget(schema: dict, path: str) -> None:
         if gone[:len(prefix)] != prefix or len(gone) == len(prefix):
             continue
         rest = gone[len(prefix):]
-        for keyword in RULES:
+        for keyword in KEYWORDS:
             spec = obj.get(keyword)
             if not isinstance(spec, dict):
                 continue
@@ -297,7 +332,7 @@ def rename(schema: dict, path: str, new_key: str) -> None:
         if old_path[:len(prefix)] != prefix or len(old_path) == len(prefix):
             continue
         rest = old_path[len(prefix):]
-        for keyword in RULES:
+        for keyword in KEYWORDS:
             spec = obj.get(keyword)
             if not isinstance(spec, dict):
                 continue
