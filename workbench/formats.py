@@ -7,6 +7,8 @@ from datetime import date, datetime
 
 from jsonschema import Draft202012Validator, FormatChecker, validators
 
+from workbench.record_rules import keywords
+
 FORMAT_CHECKER = FormatChecker(formats=())
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -39,17 +41,8 @@ def is_email(value: object) -> bool:
     return not isinstance(value, str) or bool(_EMAIL.match(value))
 
 
+RecordValidator = validators.extend(Draft202012Validator, keywords())
+
+
 def record_validator(schema: dict) -> Draft202012Validator:
-    return _record_validator_class()(schema, format_checker=FORMAT_CHECKER)
-
-
-def _record_validator_class():
-    global _RecordValidator
-    if _RecordValidator is None:
-        from workbench.record_rules import keywords
-
-        _RecordValidator = validators.extend(Draft202012Validator, keywords())
-    return _RecordValidator
-
-
-_RecordValidator = None
+    return RecordValidator(schema, format_checker=FORMAT_CHECKER)

@@ -20,11 +20,12 @@ removes or renames a field.
 from __future__ import annotations
 
 import math
+import re
 from typing import Iterator
 
 from jsonschema.exceptions import ValidationError
 
-from workbench.formats import _DATE
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 def _json_path(parts) -> str:
