@@ -91,7 +91,7 @@ def demo(host: str, port: int, reset: bool, no_serve: bool) -> None:
     with app.app_context():
         summary = seed()
     click.echo(summary)
-    click.echo("Sign in with any of these (password: demo1234):")
+    click.echo("Sign in with any of these (password: demo123456):")
     for email, name, role, org in DEMO_USERS:
         click.echo(f"  {email:<28} {role:<11} {org}  {name}")
     if not no_serve:
