@@ -34,6 +34,11 @@ MESSAGES: dict[str, dict[str, str]] = {
     "too_large": {"zh": "文件太大（上限 {limit} MB）", "en": "The file is too large (limit {limit} MB)"},
     "empty": {"zh": "文件是空的", "en": "The file is empty"},
     "file_type": {"zh": "只接受 PDF、PNG、JPEG、GIF、xlsx、docx 文件", "en": "Only PDF, PNG, JPEG, GIF, xlsx and docx files are accepted"},
+    "product": {"zh": "应等于 {factors} 的乘积：{value}", "en": "Must equal {factors} = {value}"},
+    "count": {"zh": "应与“{rows}”中相应的行数一致：{value}", "en": "Must equal the number of matching rows in “{rows}”: {value}"},
+    "band": {"zh": "按最大的“{of}”应为：{value}", "en": "By the largest “{of}” this must be: {value}"},
+    "earliest": {"zh": "应为最早的“{of}”：{value}", "en": "Must be the earliest “{of}”: {value}"},
+    "covers": {"zh": "请在“{rows}”中填写：{missing}", "en": "Add a row to “{rows}” for: {missing}"},
     "link": {"zh": "请从列表中选择本组织的记录", "en": "Choose a record of this organization from the list"},
 }
 

@@ -60,6 +60,8 @@ def _field_messages(e: ValidationError, root: dict, lang: str):
                 yield from _field_messages(sub, root, lang)
         else:
             yield dotted(base) or FORM_ERROR, message(kind if kind == "oneOf" else "invalid", lang)
+    elif kind in ("products", "counts", "maxBand", "earliest", "covers"):
+        yield from _rule_messages(e, lang)
     elif kind == "format":
         yield dotted(base) or FORM_ERROR, message(e.validator_value, lang)
     elif kind in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "minLength", "maxLength",
@@ -71,3 +73,36 @@ def _field_messages(e: ValidationError, root: dict, lang: str):
         yield dotted(base) or FORM_ERROR, message(key, lang)
     else:
         yield dotted(base) or FORM_ERROR, message(kind, lang)
+
+
+def _rule_messages(e: ValidationError, lang: str):
+    """A computed field that does not match its rule (see workbench/formats.py): say what it must equal."""
+    from workbench.record_rules import band_of, count_of, earliest_of, product_of, uncovered
+
+    target = e.path[-1] if e.path else None
+    rule = (e.validator_value or {}).get(target)
+    inst = e.instance if isinstance(e.instance, dict) else {}
+    if e.validator == "products":
+        expected = product_of(inst, rule)
+        yield dotted(e.absolute_path), message("product", lang, factors=" × ".join(_label(e.schema, f, lang) for f in rule),
+                                                value=f"{expected:g}" if expected is not None else "?")
+    elif e.validator == "covers":
+        field = (e.schema.get("properties") or {}).get(target) or {}
+        labels = field.get("enumLabels") or {}
+        missing = [((labels.get(str(v)) or {}).get(lang) or str(v)) for v in uncovered(inst, target, rule)]
+        yield dotted(e.absolute_path), message("covers", lang, rows=_label(e.schema, rule.get("items", ""), lang),
+                                                missing="；".join(missing) if lang == "zh" else "; ".join(missing))
+    elif e.validator == "earliest":
+        rows = (e.schema.get("properties") or {}).get(rule.get("items", "")) or {}
+        yield dotted(e.absolute_path), message("earliest", lang, value=earliest_of(inst, rule),
+                                                of=_label(rows.get("items") or {}, rule.get("value", ""), lang))
+    elif e.validator == "counts":
+        yield dotted(e.absolute_path), message("count", lang, rows=_label(e.schema, rule.get("items", ""), lang),
+                                                value=count_of(inst, rule))
+    else:
+        field = (e.schema.get("properties") or {}).get(target) or {}
+        band = band_of(inst, rule)
+        shown = ((field.get("enumLabels") or {}).get(str(band)) or {}).get(lang) or str(band)
+        rows = (e.schema.get("properties") or {}).get(rule.get("items", "")) or {}
+        yield dotted(e.absolute_path), message("band", lang, value=shown,
+                                                of=_label(rows.get("items") or {}, rule.get("value", ""), lang))

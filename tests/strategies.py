@@ -12,6 +12,7 @@ from datetime import date, datetime, timedelta, timezone
 from hypothesis import strategies as st
 
 from workbench.formats import record_validator
+from workbench.record_rules import band_of, count_of, earliest_of, product_of, uncovered
 
 CST = timezone(timedelta(hours=8))
 SKIP_FORMATS = ("attachment", "record-link")
@@ -87,19 +88,76 @@ def obj(draw, schema: dict) -> dict:
 def valid_records(draw, schema: dict) -> dict:
     data = draw(obj(schema))
     validator = record_validator(schema)
-    props = schema.get("properties") or {}
-    for _ in range(4):  # fill what conditionals still require
-        missing = set()
-        for e in validator.iter_errors(data):
-            if not e.absolute_path and e.validator == "required":
-                missing |= {n for n in e.validator_value if n not in data}
-            if not e.absolute_path and e.validator == "dependentRequired":
+    for _ in range(6):  # fill what conditionals still require, at any depth; set computed and fixed values
+        changed = False
+        for e in list(validator.iter_errors(data)):
+            where = _at(data, list(e.absolute_path)[:-1]) if e.validator in ("products", "counts", "maxBand", "earliest", "covers", "const") else _at(data, e.absolute_path)
+            if not isinstance(where, dict):
+                continue
+            if e.validator == "required":
+                for name in e.validator_value:
+                    field = (e.schema.get("properties") or {}).get(name) or _field(schema, list(e.absolute_path) + [name])
+                    if name not in where and field and usable(field):
+                        where[name] = draw(value(field))
+                        changed = True
+            elif e.validator == "dependentRequired":
                 for k, deps in e.validator_value.items():
-                    if k in data:
-                        missing |= {d for d in deps if d not in data}
-        if not missing:
+                    for d in deps if k in where else []:
+                        field = (e.schema.get("properties") or {}).get(d)
+                        if d not in where and field:
+                            where[d] = draw(value(field))
+                            changed = True
+            elif e.validator == "const" and e.path:
+                where[e.path[-1]] = e.validator_value
+                changed = True
+            elif e.validator == "products":
+                target = e.path[-1]
+                where[target] = product_of(where, e.validator_value[target])
+                changed = True
+            elif e.validator == "counts":
+                target = e.path[-1]
+                where[target] = count_of(where, e.validator_value[target])
+                changed = True
+            elif e.validator == "covers":  # keep the ticked choices that have a row
+                target = e.path[-1]
+                missing = uncovered(where, target, e.validator_value[target])
+                kept = [v for v in where[target] if v not in missing]
+                if kept:
+                    where[target] = kept
+                else:
+                    rule = e.validator_value[target]
+                    rows = where.setdefault(rule["items"], [])
+                    rows[:1] = [dict(rows[0] if rows else {}, **{rule["value"]: where[target][0]})]
+                    where[target] = where[target][:1]
+                changed = True
+            elif e.validator == "earliest":
+                target = e.path[-1]
+                where[target] = earliest_of(where, e.validator_value[target])
+                changed = True
+            elif e.validator == "maxBand":
+                target = e.path[-1]
+                where[target] = band_of(where, e.validator_value[target])
+                changed = True
+        if not changed:
             break
-        for name in sorted(missing):
-            if name in props:
-                data[name] = draw(value(props[name]))
     return data
+
+
+def _at(data, path):
+    node = data
+    for p in path:
+        try:
+            node = node[p]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return node
+
+
+def _field(schema: dict, path: list) -> dict | None:
+    """The schema of the field at a data path (list indexes step into `items`)."""
+    node = schema
+    for p in path:
+        node = (node.get("items") or {}) if isinstance(p, int) else (node.get("properties") or {}).get(p)
+        if not isinstance(node, dict):
+            return None
+    return node

@@ -115,7 +115,7 @@ def record_from_example(body: dict, example: dict, on: date, due: date | None = 
             delta = timedelta(0)
         data = _shift(body["schema"], data, delta)
     due_field = (body.get("schedule") or {}).get("due_field")
-    if due and due_field:
+    if due and due_field and due_field in example:  # an example without a due date (licence 长期有效) keeps none
         data[due_field] = due.isoformat()
     return data
 

@@ -1,10 +1,13 @@
-"""String formats used by record data, checked strictly (jsonschema alone skips date-time without extras)."""
+"""String formats used by record data, checked strictly (jsonschema alone skips date-time without extras), and
+the record validator: JSON Schema 2020-12 plus the rule keywords of `workbench/record_rules.py`."""
 from __future__ import annotations
 
 import re
 from datetime import date, datetime
 
-from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema import Draft202012Validator, FormatChecker, validators
+
+from workbench.record_rules import keywords
 
 FORMAT_CHECKER = FormatChecker(formats=())
 
@@ -38,5 +41,8 @@ def is_email(value: object) -> bool:
     return not isinstance(value, str) or bool(_EMAIL.match(value))
 
 
+RecordValidator = validators.extend(Draft202012Validator, keywords())
+
+
 def record_validator(schema: dict) -> Draft202012Validator:
-    return Draft202012Validator(schema, format_checker=FORMAT_CHECKER)
+    return RecordValidator(schema, format_checker=FORMAT_CHECKER)

@@ -79,13 +79,15 @@ def subject_items(tpl: ProcessTemplate, recs: list[Record], today: date) -> list
     warn = sched.get("warn_days", DEFAULT_WARN_DAYS)
     latest: dict[str, Record] = {}
     for r in recs:
-        if r.due_date is None:
+        if r.due_date is None and not r.subject:
             continue
         key = r.subject or f"#{r.id}"
         cur = latest.get(key)
-        if cur is None or (r.record_date or r.due_date, r.id) > (cur.record_date or cur.due_date, cur.id):
+        if cur is None or (r.record_date or r.due_date or date.min, r.id) > (cur.record_date or cur.due_date or date.min, cur.id):
             latest[key] = r
-    return [DueItem(tpl, key, r.due_date, status_of(r.due_date, today, warn), r) for key, r in sorted(latest.items())]
+    # a subject whose latest record has no due date (a licence now 长期有效, a scrapped gauge) is not due
+    return [DueItem(tpl, key, r.due_date, status_of(r.due_date, today, warn), r) for key, r in sorted(latest.items())
+            if r.due_date is not None]
 
 
 def due_items(db: Session, org: Organization, today: date | None = None) -> list[DueItem]:

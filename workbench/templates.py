@@ -16,6 +16,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
 from workbench import clauses as clause_catalogue
+from workbench import record_rules
 from workbench.formats import record_validator
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -143,6 +144,7 @@ def _semantic_errors(t: dict) -> Iterator[tuple[str, str]]:
         for i, name in enumerate(obj.get("required") or []):
             if name not in props:
                 yield json_path(jpath + ("required", i)), f"required field '{name}' is not defined in properties"
+        yield from record_rules.template_errors(obj, jpath, root=jpath == ("schema",))
 
     # conditionals: the if must test existing top-level fields, then/else may only name existing ones
     for jpath, block in conditional_blocks(schema):

@@ -23,6 +23,7 @@ class Row:
     title: dict
     templates: list[str] = field(default_factory=list)  # adopted processes serving the clause
     counts: list[int] = field(default_factory=list)  # per month
+    system: dict | None = None  # {zh, en} when the documented system itself serves the clause (clauses.json)
 
     @property
     def total(self) -> int:
@@ -48,8 +49,8 @@ class Coverage:
 
     @property
     def uncovered(self) -> list[Row]:
-        """Clauses no adopted process serves at all."""
-        return [r for r in self.rows if not r.templates]
+        """Clauses no adopted process serves and the catalogue does not mark as served by the system itself."""
+        return [r for r in self.rows if not r.templates and not r.system]
 
 
 def months_between(start: date, end: date) -> list[str]:
@@ -89,7 +90,8 @@ def compute(rows: list[tuple[str, str]], months: list[str], records: Iterable[tu
     out = []
     for standard, clause in rows:
         row = Row(standard, clause, dict(zh=catalogue.title(standard, clause, "zh"), en=catalogue.title(standard, clause, "en")),
-                  templates=sorted(k for k, cl in adopted.items() if serves(cl, standard, clause)), counts=[0] * len(months))
+                  templates=sorted(k for k, cl in adopted.items() if serves(cl, standard, clause)), counts=[0] * len(months),
+                  system=catalogue.served_by_system(standard, clause))
         for tid, counts in per_template.items():
             if serves(template_clauses.get(tid, []), standard, clause):
                 row.counts = [a + b for a, b in zip(row.counts, counts)]

@@ -378,10 +378,17 @@ def seed_demo_engagement(db: Session, org: Organization, manager: User, auditor:
     first = next((r for r in drawn if r.template_key == "production-inspection"), drawn[0])
     for r in [r for r in drawn if r.id != first.id][:2]:
         mark_conforming(db, e, r, auditor, "记录完整，签字齐全")
-    if first.template_key == "production-inspection":
+    gauges = sorted({i.get("gauge_no") for i in first.data.get("items") or [] if isinstance(i, dict) and i.get("gauge_no")})
+    calibrated = set(db.exec(select(Record.subject).where(Record.org_id == org.id, Record.template_key == "calibration-record")).all())
+    unknown = [g for g in gauges if g.startswith("JL-") and g not in calibrated]
+    if first.template_key == "production-inspection" and not gauges:  # a record made before the instrument was recorded
         standard, clause = "ISO 9001:2015", "7.1.5.2"
         statement = (f"抽查生产检验记录 #{first.id}（{first.title}）：记录了测量结果，但未记录所用量具的编号，"
                      "无法追溯该次检验所用测量设备的校准状态。不符合 ISO 9001:2015 7.1.5.2 的要求。")
+    elif first.template_key == "production-inspection" and unknown:
+        standard, clause = "ISO 9001:2015", "7.1.5.2"
+        statement = (f"抽查生产检验记录 #{first.id}（{first.title}）：检验所用量具 {'、'.join(unknown)} 在系统中没有检定/校准记录，"
+                     "无法证实其计量溯源和确认状态。不符合 ISO 9001:2015 7.1.5.2 的要求。")
     else:
         tpl_clauses = db.get(ProcessTemplate, first.template_id).body.get("clauses") or [{}]
         standard, clause = tpl_clauses[0].get("standard", "ISO 9001:2015"), tpl_clauses[0].get("clause", "7.5.3")

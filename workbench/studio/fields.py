@@ -11,6 +11,8 @@ from typing import Any, Iterable
 
 from flask_babel import gettext as _
 
+from workbench import record_rules
+
 from workbench.studio.common import (
     BuilderError, CHILD_TYPES, KEY_RE, TYPES, _TYPE_KEYS, _container, _copy, _options_of, _prune_examples,
     _remove_from, _ren, _schema, _tidy_ui, _ui, field_type, get_field, hint_of, i18n, key_of, parent_of, split,
@@ -139,6 +141,7 @@ def remove_field(t: dict, path: str) -> dict:
     obj = _container(t, parent, create=True)
     del obj["properties"][name]
     _remove_from(obj, "required", name)
+    record_rules.forget(_schema(t), path)
     widgets = (t.get("ui") or {}).get("widgets") or {}
     for k in [k for k in widgets if k == path or k.startswith(path + ".")]:
         del widgets[k]
@@ -250,6 +253,7 @@ def rename_field(t: dict, path: str, new_key: str) -> dict:
                          for k, v in ui["widgets"].items()}
     if not parent:
         _rename_top_level(t, old, new_key)
+    record_rules.rename(_schema(t), path, new_key)
     _rename_in_examples(t, split(parent), old, new_key)
     return t
 
