@@ -136,3 +136,4 @@ class Attachment(SQLModel, table=True):
 
 from workbench.audit import models as audit_models  # noqa: F401,E402  (registers the audit tables)
 from workbench.studio import models as studio_models  # noqa: F401
+from workbench.documents import models as documents_models  # noqa: F401,E402

@@ -1,0 +1,8 @@
+"""The written management system, generated from the templates (写所需，做所写，记所做).
+
+- `content`: a procedure's content (程序文件) from one template version; `rules`: required / conditional
+  rules of a form in words; `manual`: the management manual (管理手册) from the organization's records;
+- `control`: the document register, approval with an e-signature, successors on adoption, periodic review;
+- `departures`: the 两张皮 detector (written versus done); `asof`: record, procedure and template at a date;
+- `docx` / `svg`: outputs. Views are in `workbench.views.documents`.
+"""
