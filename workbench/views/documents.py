@@ -8,6 +8,7 @@ from flask import Blueprint, abort, flash, g, redirect, render_template, request
 from flask_babel import gettext as _
 from flask_login import current_user
 import io
+import math
 
 from workbench import library
 from workbench.db import get_session
@@ -203,7 +204,7 @@ def settings(org):
             raw = (request.form.get(k) or "").strip()
             try:
                 v = float(raw) if isinstance(default, float) else int(raw)
-                if v < 0 or v > 10000:
+                if not math.isfinite(v) or v < 0 or v > 10000:
                     raise ValueError
                 limits[k] = v
             except ValueError:
