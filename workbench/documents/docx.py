@@ -81,7 +81,7 @@ def procedure_docx(p: Procedure) -> bytes:
     _meta(doc, [(w["number"], p.number or w["none"]), (w["version"], str(p.version or "—")),
                 (w["effective"], str(p.effective or "—")), (w["status"], p.status),
                 (w["approver"], p.approver or w["not_approved"]), (w["signature"], p.signature or w["none"]),
-                (w["next_review"], str(p.next_review or "—")), ("Template", f"{p.key} v{p.template_version}")])
+                (w["next_review"], str(p.next_review or "—")), (w["template"], f"{p.key} v{p.template_version}")])
     doc.add_heading(w["history"], level=1)
     _table(doc, [w["version"], w["date"], w["changes"]], [[v, d, "; ".join(lines)] for v, d, lines in p.history])
     doc.add_heading(w["purpose"], level=1)

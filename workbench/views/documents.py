@@ -171,7 +171,15 @@ def departures_page(org):
     report = departures.detect(db, g.org, start, end, lang())
     titles = {r.id: r.title for r in _records({i for c in report.checks for d in c.departures for i in d.record_ids})}
     return render_template("documents/departures.html", report=report, titles=titles,
-                           eid=request.args.get("eid", type=int))
+                           eid=request.args.get("eid", type=int), names=threshold_labels())
+
+
+def threshold_labels() -> dict[str, str]:
+    return {"frequency_grace_days": _("Grace after a written frequency (days)"),
+            "stuck_days": _("Stuck in a non-final state after (days)"),
+            "backfill_days": _("Backfilled when entered more than (days) after the activity"),
+            "burst_window_days": _("Burst window before the audit (days)"),
+            "burst_factor": _("Burst: times the usual rate"), "burst_min": _("Burst: at least this many records")}
 
 
 def _names(ids: set) -> dict[int, str]:
@@ -225,7 +233,7 @@ def settings(org):
     if request.method == "POST":
         limits = {k: request.form.get(k, "") for k in departures.DEFAULTS}
     return render_template("documents/settings.html", row=row, limits=limits, errors=errors, standards=STANDARDS,
-                           form=request.form if request.method == "POST" else None), status
+                           form=request.form if request.method == "POST" else None, names=threshold_labels()), status
 
 
 @bp.route("/asof")
