@@ -12,7 +12,7 @@ Invariants:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 
 from flask_babel import gettext as _
 from sqlmodel import Session, select
@@ -67,6 +67,18 @@ def save_settings(db: Session, org: Organization, user, *, review_months: int, s
     trail.append(db, org.id, "doc_settings", actor=user,
                  detail={"review_months": review_months, "standards": standards, "thresholds": thresholds})
     return row
+
+
+def lock(db: Session, org: Organization) -> None:
+    """Serialize the register's writers per organization, and make the reads that follow see what others
+    committed: PostgreSQL locks the organization's row (NO KEY UPDATE, like trail.append); SQLite takes its
+    write lock by a no-op update (pysqlite begins the transaction at the first write)."""
+    from sqlalchemy import update
+
+    if db.get_bind().dialect.name == "sqlite":
+        db.execute(update(Organization).where(Organization.id == org.id).values(id=Organization.id))
+    else:
+        db.exec(select(Organization.id).where(Organization.id == org.id).with_for_update(key_share=True)).one()
 
 
 # --- the register -----------------------------------------------------------------------------------------
@@ -158,6 +170,7 @@ def generate_procedure(db: Session, org: Organization, key: str, user) -> Contro
     tpl = library.adopted(db, org, key)
     if tpl is None:
         raise NotFound(_("This process is not adopted."))
+    lock(db, org)
     latest = _latest(db, org, PROCEDURE, key)
     if latest is not None and latest.template_id == tpl.id and latest.status in (DRAFT, IN_FORCE):
         return latest
@@ -178,8 +191,6 @@ def _template_changes(db: Session, latest: ControlledDocument | None, tpl: Proce
 
 def generate_all(db: Session, org: Organization, user) -> list[ControlledDocument]:
     """Draft procedures for every adopted process, and a draft of the manual."""
-    from workbench.documents import manual
-
     docs = [generate_procedure(db, org, t.key, user) for t in library.processes(db, org)]
     docs.append(generate_manual(db, org, user))
     return docs
@@ -190,6 +201,7 @@ def generate_manual(db: Session, org: Organization, user) -> ControlledDocument:
     from workbench.documents import manual
 
     snap = manual.snapshot(db, org, settings(db, org).standards)
+    lock(db, org)
     latest = _latest(db, org, MANUAL, "manual")
     if latest is not None and latest.status == IN_FORCE and latest.content == snap:
         return latest
@@ -204,6 +216,8 @@ def approve(db: Session, org: Organization, doc: ControlledDocument, user, roles
     stale page. :raise UserError: wrong password (nothing stored)."""
     if not roles & {"manager", "admin"}:
         raise Forbidden(_("Only a manager may approve documents."))
+    lock(db, org)
+    db.refresh(doc)  # what a concurrent approver committed
     if doc.status != DRAFT or (expected_version is not None and expected_version != doc.version):
         raise Conflict(_("This document is no longer a draft awaiting approval (someone approved it meanwhile)."))
     account = db.get(User, getattr(user, "id", None) or 0)
@@ -232,6 +246,8 @@ def approve(db: Session, org: Organization, doc: ControlledDocument, user, roles
 def review(db: Session, org: Organization, doc: ControlledDocument, user, comment: str = "",
            today: date | None = None) -> ControlledDocument:
     """Record the periodic review of a document in force (still suitable): the next review moves on."""
+    lock(db, org)
+    db.refresh(doc)
     if doc.status != IN_FORCE:
         raise Conflict(_("Only a document in force is reviewed."))
     today = today or utcnow().date()
@@ -251,6 +267,7 @@ def template_adopted(db: Session, org: Organization, tpl: ProcessTemplate, user=
     """Called by workbench.library.adopt: remember the adoption; draft the successor procedure if the
     organization has a procedure for this process generated from another version."""
     db.add(AdoptionHistory(org_id=org.id, key=tpl.key, template_id=tpl.id))
+    lock(db, org)
     latest = _latest(db, org, PROCEDURE, tpl.key)
     if latest is None or latest.template_id == tpl.id:
         return None
@@ -293,6 +310,3 @@ def due_reviews(db: Session, org: Organization, today: date | None = None,
 def previous_version(db: Session, doc: ControlledDocument) -> ControlledDocument | None:
     return _previous(db, doc)
 
-
-def review_window(today: date, days: int) -> date:
-    return today + timedelta(days=days)
