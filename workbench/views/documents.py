@@ -18,7 +18,7 @@ from workbench.documents.models import MANUAL, ControlledDocument
 from workbench.documents.rules import TYPE_WORDS
 from workbench.documents.words import status_name
 from workbench.errors import NotFound, UserError
-from workbench.i18n import lang
+from workbench.i18n import lang, tr
 from workbench.models import ProcessTemplate, Record, User
 from workbench.tenancy import allow
 
@@ -250,6 +250,9 @@ def asof(org):
             abort(404)
         key = key or rec.template_key
         result["record"] = asof_mod.record_as_of(db, rec, at)
+        tpl = db.get(ProcessTemplate, rec.template_id)
+        result["labels"] = {k: tr(f.get("label"), k) for k, f in (tpl.body["schema"].get("properties") or {}).items()}
+        result["states"] = {k: tr(st.get("label"), k) for k, st in tpl.body["workflow"]["states"].items()}
     if key:
         result["procedure"] = asof_mod.procedure_as_of(db, g.org, key, at)
         result["template"] = asof_mod.template_as_of(db, g.org, key, at)
