@@ -58,6 +58,7 @@ class ProcedureCheck:
     template: ProcessTemplate
     title: str
     departures: list[Departure] = field(default_factory=list)
+    facts: list[str] = field(default_factory=list)  # what was compared, in words
 
 
 @dataclass
@@ -142,6 +143,7 @@ def detect(db: Session, org: Organization, start: date, end: date, lang: str = "
         check.departures += _responsibilities(in_period, events, bodies, members, admins, start, end, lang)
         check.departures += _steps(in_period, events, bodies, end, limits, lang)
         check.departures += _fields(tpl, in_period, lang)
+        check.facts = _facts(tpl, recs[d.key], in_period, events, bodies, start, end, lang)
         checks.append(check)
     _anomalies(db, org, checks, recs, start, end, limits, lang)
     return Report(start, end, limits, checks, unwritten)
@@ -182,6 +184,25 @@ def _frequency(tpl: ProcessTemplate, recs: list[Record], bodies: dict, start: da
                 out.append(Departure("overdue", tpl.key, f"「{item.subject}」已于 {item.due} 到期，期末仍无新记录" if zh else
                                      f"“{item.subject}” fell due on {item.due}; no newer record by the period's end",
                                      [item.last_record.id] if item.last_record else [], "high"))
+    return out
+
+
+def _facts(tpl, recs, in_period, events, bodies, start, end, lang) -> list[str]:
+    """The written side and what the records show, for the reader (no judgement)."""
+    zh = lang == "zh"
+    steps = sum(1 for r in in_period for e in events.get(r.id, [])
+                if e.action in ("transition", "sign") and _day_start(start) <= _aware(e.at) <= _day_end(end))
+    out = [f"期间内记录 {len(in_period)} 条，流程步骤 {steps} 次" if zh else
+           f"{len(in_period)} records and {steps} workflow steps in the period"]
+    sched = tpl.body.get("schedule") or {}
+    if "every_months" in sched:
+        done = sorted(r.record_date for r in recs if r.record_date and r.template_id in bodies
+                      and is_final(bodies[r.template_id].body, r.state) and start <= r.record_date <= end)
+        gaps = [str((b - a).days) for a, b in zip(done, done[1:])]
+        n = sched["every_months"]
+        out.append((f"书面：每 {n} 个月；期间内完成 {len(done)} 次" + (f"，间隔 {'、'.join(gaps)} 天" if gaps else "")) if zh else
+                   (f"Written: every {n} months; done {len(done)} times in the period" +
+                    (f", intervals {', '.join(gaps)} days" if gaps else "")))
     return out
 
 
