@@ -58,6 +58,8 @@ class Procedure:
     fields: list[FieldRule]
     related: list[str]
     roles: list[str] = field(default_factory=list)  # role names, as written
+    main_path: str = ""  # the usual way from the initial to a final state, in one line
+
 
     @property
     def w(self) -> dict[str, str]:
@@ -78,6 +80,24 @@ def _steps(body: dict, lang: str) -> list[Step]:
                         [txt((props.get(n) or {}).get("label"), lang, n) for n in t.get("requires") or []],
                         words(lang)["comment_required"] if comment == "required" else "",
                         txt((t.get("signature") or {}).get("meaning"), lang)))
+    return out
+
+
+def main_path(body: dict, lang: str) -> str:
+    """'已策划 →(开始审核：员工、管理者)→ 审核中 → …' along a shortest path to a final state."""
+    from workbench.workflow import path_to_final
+
+    wf = body["workflow"]
+    states = wf["states"]
+    specs = {t["name"]: t for t in wf["transitions"]}
+    sep = "、" if lang == "zh" else ", "
+    out = txt(states[wf["initial"]].get("label"), lang, wf["initial"])
+    for name in path_to_final(body):
+        t = specs[name]
+        who = sep.join(role_name(r, lang) for r in t["roles"])
+        out += f" →（{txt(t.get('label'), lang, name)}：{who}）→ " if lang == "zh" else \
+            f" → ({txt(t.get('label'), lang, name)}: {who}) → "
+        out += txt(states[t["to"]].get("label"), lang, t["to"])
     return out
 
 
@@ -201,7 +221,8 @@ def build(db: Session, org: Organization, tpl: ProcessTemplate, lang: str = "zh"
         clauses=[(c["standard"], c["clause"], catalogue.title(c["standard"], c["clause"], lang)) for c in body["clauses"]],
         responsibilities=responsibilities(body, lang), steps=_steps(body, lang), flow_notes=notes,
         svg=workflow_svg(body, lang), frequency=frequency(body, lang), fields=field_rules(body, lang),
-        related=related(db, org, body, lang), roles=[role_name(r, lang) for r in roles])
+        related=related(db, org, body, lang), roles=[role_name(r, lang) for r in roles],
+        main_path=main_path(body, lang))
 
 
 def adopted_template(db: Session, org: Organization, key: str) -> ProcessTemplate | None:

@@ -93,6 +93,7 @@ def procedure_docx(p: Procedure) -> bytes:
         doc.add_paragraph(w["role_does"].format(role=role, steps="；".join(steps) if p.lang == "zh" else "; ".join(steps)),
                           style="List Bullet")
     doc.add_heading(w["flow"], level=1)
+    doc.add_paragraph(p.main_path)
     for note in p.flow_notes:
         doc.add_paragraph(note)
     _table(doc, [w["step"], w["from"], w["to"], w["who"], w["requires"], w["sign"]],
