@@ -346,7 +346,8 @@ def external(db, org, start, end, limits):
     except ImportError:
         return None
     out = [("backfilled", a) for a in anomalies.backfilled(db, org.id, start, end, int(limits["backfill_days"]))]
-    out += [("burst", a) for a in anomalies.bursts(db, org.id, end, int(limits["burst_window_days"]),
+    before = end + timedelta(days=1)  # cb's `before` is exclusive; the period's last day counts
+    out += [("burst", a) for a in anomalies.bursts(db, org.id, before, int(limits["burst_window_days"]),
                                                    float(limits["burst_factor"]))]
     return out
 
