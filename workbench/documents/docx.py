@@ -69,8 +69,21 @@ def _meta(doc: Document, pairs: list[tuple[str, str]]) -> None:
             cells[2 * j].text, cells[2 * j + 1].text = k, v
 
 
-def _footer(doc: Document, text: str) -> None:
-    doc.sections[0].footer.paragraphs[0].text = text
+def _footer(doc: Document, text: str, header: str = "") -> None:
+    """Header (organization · number) and footer (version · status · page N) on every page."""
+    sec = doc.sections[0]
+    if header:
+        sec.header.paragraphs[0].text = header
+    para = sec.footer.paragraphs[0]
+    para.text = f"{text} · "
+    field = OxmlElement("w:fldSimple")
+    field.set(qn("w:instr"), "PAGE")
+    run = OxmlElement("w:r")
+    t = OxmlElement("w:t")
+    t.text = "1"
+    run.append(t)
+    field.append(run)
+    para._p.append(field)
 
 
 def procedure_docx(p: Procedure) -> bytes:
@@ -112,7 +125,7 @@ def procedure_docx(p: Procedure) -> bytes:
     doc.add_page_break()
     doc.add_heading(f"{w['appendix']}：{p.title}" if p.lang == "zh" else f"{w['appendix']}: {p.title}", level=1)
     _table(doc, [w["field"], w["value"]], [["　" * f.depth + f.label + (" *" if f.required else ""), ""] for f in p.fields])
-    _footer(doc, f"{p.number} {w['version']} {p.version or '—'} · {p.status}")
+    _footer(doc, f"{p.number} {w['version']} {p.version or '—'} · {p.status}", f"{p.org_name} · {p.number} {p.title}")
     return _bytes(doc)
 
 
@@ -149,7 +162,7 @@ def manual_docx(m: Manual, number: str = "", version: int = 0, status: str = "",
         doc.add_paragraph(f"{r.standard} {r.clause} {r.title}", style="List Bullet")
     if not m.gaps:
         doc.add_paragraph(w["none_found"])
-    _footer(doc, f"{number} {w['version']} {version or '—'} · {status}")
+    _footer(doc, f"{number} {w['version']} {version or '—'} · {status}", f"{m.org_name} · {number} {w['manual']}")
     return _bytes(doc)
 
 
