@@ -6,3 +6,11 @@
 - `departures`: the 两张皮 detector (written versus done); `asof`: record, procedure and template at a date;
 - `docx` / `svg`: outputs. Views are in `workbench.views.documents`.
 """
+
+
+def due_reviews(db, org, today=None):
+    """Documents in force whose periodic review is overdue or due soon (`control.due_reviews`), for the
+    to-do and due lists and the readiness check. Imported lazily: workbench.models imports this package."""
+    from workbench.documents.control import due_reviews as find
+
+    return find(db, org, today)
