@@ -8,7 +8,7 @@ import docx
 import pytest
 from sqlmodel import select
 
-from conftest import PASSWORD, csrf_from
+from conftest import PASSWORD
 from workbench import clauses, library, records, trail, workflow
 from workbench.documents import asof, content, control, manual
 from workbench.documents import docx as docx_out
@@ -16,7 +16,6 @@ from workbench.documents.models import DRAFT, IN_FORCE, SUPERSEDED, ControlledDo
 from workbench.documents.rules import required_labels
 from workbench.documents.words import role_name
 from workbench.errors import Conflict, Forbidden, UserError
-from workbench.models import ProcessTemplate
 from workbench.studio import versions
 
 

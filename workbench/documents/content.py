@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from workbench import clauses as catalogue
 from workbench import library
@@ -224,10 +224,3 @@ def build(db: Session, org: Organization, tpl: ProcessTemplate, lang: str = "zh"
         related=related(db, org, body, lang), roles=[role_name(r, lang) for r in roles],
         main_path=main_path(body, lang))
 
-
-def adopted_template(db: Session, org: Organization, key: str) -> ProcessTemplate | None:
-    return library.adopted(db, org, key)
-
-
-def templates_by_id(db: Session, ids: set[int]) -> dict[int, ProcessTemplate]:
-    return {t.id: t for t in db.exec(select(ProcessTemplate).where(ProcessTemplate.id.in_(ids or {0}))).all()}

@@ -90,17 +90,6 @@ def register(db: Session, org: Organization) -> list[ControlledDocument]:
     return sorted(rows, key=lambda d: (d.kind != MANUAL, d.number, -d.version))
 
 
-def current(db: Session, org: Organization) -> list[ControlledDocument]:
-    """Per document number: the draft if there is one, else the version in force, else the newest."""
-    best: dict[str, ControlledDocument] = {}
-    rank = {DRAFT: 0, IN_FORCE: 1, SUPERSEDED: 2}
-    for d in register(db, org):
-        b = best.get(d.number)
-        if b is None or (rank[d.status], -d.version) < (rank[b.status], -b.version):
-            best[d.number] = d
-    return sorted(best.values(), key=lambda d: (d.kind != MANUAL, d.number))
-
-
 def get(db: Session, org: Organization, doc_id: int) -> ControlledDocument:
     """:raise NotFound: no such document in this organization."""
     d = db.get(ControlledDocument, doc_id)
@@ -305,8 +294,3 @@ def due_reviews(db: Session, org: Organization, today: date | None = None,
         if st != "done":
             out.append(ReviewDue(d, d.next_review, st))
     return sorted(out, key=lambda r: (r.due, r.document.number))
-
-
-def previous_version(db: Session, doc: ControlledDocument) -> ControlledDocument | None:
-    return _previous(db, doc)
-

@@ -62,7 +62,7 @@ def register(org):
     docs = control.register(db, g.org)
     generated = {d.key for d in docs}
     missing = [t for t in library.processes(db, g.org) if t.key not in generated]
-    return render_template("documents/register.html", docs=docs, current=control.current(db, g.org),
+    return render_template("documents/register.html", docs=docs,
                            reviews=control.due_reviews(db, g.org), missing=missing, status_name=status_name,
                            people=_names({d.approved_by for d in docs} | {d.created_by for d in docs}))
 
