@@ -151,7 +151,8 @@ def manual_docx(m: Manual, number: str = "", version: int = 0, status: str = "",
     doc.add_heading(w["roles"], level=1)
     _table(doc, [w["role"], w["people"], w["takes_part"]], [list(r) for r in m.roles])
     if m.appointments:
-        _table(doc, [w["people"], w["role"], ""], [[a["person"], a["role"], a["authority"]] for a in m.appointments])
+        _table(doc, [w["appointee"], w["appointed_role"], w["authority"]],
+               [[a["person"], a["role"], a["authority"]] for a in m.appointments])
     doc.add_heading(w["clause_table"], level=1)
     _table(doc, [w["standard"], w["clause"], w["title"], w["processes"], w["records_col"]],
            [[r.standard, r.clause, r.title,

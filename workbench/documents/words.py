@@ -34,7 +34,7 @@ W = {
         "gaps": "5 缺口", "none_found": "无", "role": "角色", "people": "人员", "takes_part": "参与的过程",
         "no_record": "（尚无已批准的记录：请完成「{title}」记录）", "org": "组织", "standards": "覆盖标准",
         "records_n": "{n} 条记录，最近 {d}", "no_records": "尚无记录", "page": "页", "date": "日期",
-        "value": "填写", "draft_mark": "草稿", "superseded_mark": "已作废", "approved_on": "于 {d} 批准", "template": "来源模板",
+        "value": "填写", "draft_mark": "草稿", "superseded_mark": "已作废", "approved_on": "于 {d} 批准", "template": "来源模板", "authority": "职责和权限", "appointee": "被任命人", "appointed_role": "任命职务",
     },
     "en": {
         "procedure": "Procedure", "manual": "Management manual", "number": "Document no.", "version": "Version",
@@ -60,7 +60,7 @@ W = {
         "takes_part": "Takes part in", "no_record": "(no approved record yet: complete a “{title}” record)",
         "org": "Organization", "standards": "Standards", "records_n": "{n} records, latest {d}", "no_records": "no records yet",
         "page": "page", "date": "Date", "value": "Entry", "draft_mark": "DRAFT", "superseded_mark": "SUPERSEDED",
-        "approved_on": "approved on {d}", "template": "Source template",
+        "approved_on": "approved on {d}", "template": "Source template", "authority": "Responsibilities and authorities", "appointee": "Appointee", "appointed_role": "Appointed as",
     },
 }
 
