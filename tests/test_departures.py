@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta, timezone
 
 import pytest
+from sqlmodel import select
 
 from conftest import PASSWORD
 from workbench import library, records, trail, workflow
@@ -141,3 +142,36 @@ def test_english_messages(db, org):
                                          "next_due_date": str(TODAY - timedelta(days=60))}, TODAY - timedelta(days=300))
     report = departures.detect(db, org.acme, START, TODAY, "en")
     assert any("fell due" in d.message for c in report.checks for d in c.departures)
+
+
+def test_responsibility_is_judged_by_the_role_held_at_the_time(db, org):
+    """A manager appointed after the step was taken did not hold the role then; a manager removed later did."""
+    from workbench.models import Membership, User
+
+    w = org
+    late = w.user("late@acme.test", "late manager", None, None)
+    gone = w.user("gone@acme.test", "former manager", None, None)
+    tpl = library.adopted(db, w.acme, "nonconforming-output")
+    r1 = records.create(db, w.acme, tpl, dict(tpl.body["examples"][0]), w.users["member"], at=at(TODAY - timedelta(days=30)))
+    r2 = records.create(db, w.acme, tpl, dict(tpl.body["examples"][1]), w.users["member"], at=at(TODAY - timedelta(days=30)))
+    db.add(Membership(user_id=gone.id, org_id=w.acme.id, role="manager"))
+    db.flush()
+    m_gone = db.exec(select(Membership).where(Membership.user_id == gone.id)).one()
+    trail.append(db, w.acme.id, "membership_add", detail={"membership": m_gone.id, "user": gone.id, "role": "manager"},
+                 at=at(TODAY - timedelta(days=40)))
+    workflow.take(db, r1, tpl.body, "decide", late, {"manager"}, password=PASSWORD, at=at(TODAY - timedelta(days=20)))
+    workflow.take(db, r2, tpl.body, "decide", gone, {"manager"}, password=PASSWORD, at=at(TODAY - timedelta(days=20)))
+    m_late = Membership(user_id=late.id, org_id=w.acme.id, role="manager")
+    db.add(m_late)
+    db.flush()
+    trail.append(db, w.acme.id, "membership_add", detail={"membership": m_late.id, "user": late.id, "role": "manager"},
+                 at=at(TODAY - timedelta(days=10)))
+    db.delete(m_gone)
+    db.flush()
+    trail.append(db, w.acme.id, "membership_remove", detail={"membership": m_gone.id, "user": gone.id, "role": "manager"},
+                 at=at(TODAY - timedelta(days=5)))
+    db.commit()
+    assert db.get(User, late.id) is not None
+    roles = {i for c in departures.detect(db, w.acme, START, TODAY).checks for d in c.departures if d.kind == "role"
+             for i in d.record_ids}
+    assert r1.id in roles and r2.id not in roles

@@ -2,8 +2,8 @@
 
 For every procedure in force during [start, end] (the written side is that procedure's template version):
 - frequency: intervals between completed records longer than "every N months" (+ grace); subjects past due;
-- responsibilities: each transition taken by someone who did not hold a written role at the time
-  (memberships and their validity windows), or a step the written workflow does not have;
+- responsibilities: each transition taken by someone who did not hold a written role at the time (role
+  history from current memberships, their validity windows and the chain's membership_add / _remove events);
 - steps: records whose chain skips a state, returns to an earlier state (reversed), or has stayed in a
   non-final state longer than `stuck_days`;
 - records: fields the written version requires (plainly or when applicable) left empty in records made
@@ -209,19 +209,40 @@ def _facts(tpl, recs, in_period, events, bodies, start, end, lang) -> list[str]:
 # --- responsibilities -------------------------------------------------------------------------------------------
 
 
-def _memberships(db: Session, org: Organization) -> dict[int, list[Membership]]:
-    out: dict[int, list[Membership]] = defaultdict(list)
+@dataclass
+class Tenure:
+    """A role a user held in the organization from `start` to `end` (None: open), within its validity window."""
+    role: str
+    start: datetime | None
+    end: datetime | None
+
+
+def _memberships(db: Session, org: Organization) -> dict[int, list[Tenure]]:
+    """Role history per user: current memberships (from their `membership_add` event if the chain has one)
+    and removed ones (`membership_remove` events), so a step is judged by the roles held when it was taken."""
+    added: dict[int, datetime] = {}
+    out: dict[int, list[Tenure]] = defaultdict(list)
+    history = db.exec(select(Event).where(Event.org_id == org.id,
+                                          Event.action.in_(("membership_add", "membership_remove")))
+                      .order_by(Event.seq)).all()
+    for e in history:
+        d = e.detail or {}
+        if not isinstance(d.get("membership"), int):
+            continue
+        if e.action == "membership_add":
+            added[d["membership"]] = _aware(e.at)
+        elif isinstance(d.get("user"), int) and isinstance(d.get("role"), str):
+            out[d["user"]].append(Tenure(d["role"], added.get(d["membership"]), _aware(e.at)))
     for m in db.exec(select(Membership).where(Membership.org_id == org.id)).all():
-        out[m.user_id].append(m)
+        start = added.get(m.id)
+        if m.valid_from is not None:
+            start = max(start, _aware(m.valid_from)) if start else _aware(m.valid_from)
+        out[m.user_id].append(Tenure(m.role, start, _aware(m.valid_until) if m.valid_until else None))
     return out
 
 
-def roles_at(members: dict[int, list[Membership]], user_id: int | None, at: datetime) -> set[str]:
-    out = set()
-    for m in members.get(user_id or 0, []):
-        if (m.valid_from is None or _aware(m.valid_from) <= at) and (m.valid_until is None or _aware(m.valid_until) >= at):
-            out.add(m.role)
-    return out
+def roles_at(members: dict[int, list[Tenure]], user_id: int | None, at: datetime) -> set[str]:
+    return {t.role for t in members.get(user_id or 0, []) if (t.start is None or t.start <= at) and (t.end is None or t.end >= at)}
 
 
 def _spec(body: dict, name: str | None) -> dict | None:
