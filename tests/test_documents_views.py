@@ -129,3 +129,20 @@ def test_an_auditor_whose_window_expired_sees_nothing(db, setup, client_for):
     db.commit()
     for url in ("/o/acme/docs/", "/o/acme/docs/departures", "/o/acme/docs/asof"):
         assert a.get(url).status_code == 404
+
+
+def test_one_signature_approves_the_listed_drafts_all_or_nothing(db, setup, client_for):
+    m = client_for("manager")
+    post(m, "/o/acme/docs/generate", {}, "/o/acme/docs/")
+    drafts = db.exec(select(ControlledDocument).where(ControlledDocument.org_id == setup.acme.id)).all()
+    listed = [str(d.id) for d in drafts][:-1]  # the last one appeared after the page was read: not approved
+    r = post(m, "/o/acme/docs/approve-drafts", {"password": "wrong", "doc": listed}, "/o/acme/docs/")
+    assert r.status_code == 303
+    assert all(db.get(ControlledDocument, d.id).status == "draft" for d in drafts)
+    r = post(m, "/o/acme/docs/approve-drafts", {"password": PASSWORD, "doc": listed}, "/o/acme/docs/")
+    assert r.status_code == 303
+    db.expire_all()
+    statuses = [db.get(ControlledDocument, d.id).status for d in drafts]
+    assert statuses[:-1] == ["in_force"] * (len(drafts) - 1) and statuses[-1] == "draft"
+    r = post(m, "/o/acme/docs/approve-drafts", {"password": PASSWORD, "doc": listed + ["x", "9" * 20]}, "/o/acme/docs/")
+    assert r.status_code == 303 and "没有待批准的草稿" in m.get("/o/acme/docs/").get_data(as_text=True)

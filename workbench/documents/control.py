@@ -232,6 +232,18 @@ def approve(db: Session, org: Organization, doc: ControlledDocument, user, roles
     return doc
 
 
+def approve_drafts(db: Session, org: Organization, user, roles: set[str], password: str | None,
+                   ids: list[int] | None = None) -> list[ControlledDocument]:
+    """Approve every draft of the register (or those in `ids`) with one e-signature; all or nothing."""
+    lock(db, org)
+    drafts = [d for d in db.exec(select(ControlledDocument).where(ControlledDocument.org_id == org.id,
+                                                                ControlledDocument.status == DRAFT)).all()
+              if ids is None or d.id in set(ids)]
+    if not drafts:
+        raise Conflict(_("There is no draft awaiting approval."))
+    return [approve(db, org, d, user, roles, password) for d in sorted(drafts, key=lambda d: d.number)]
+
+
 def review(db: Session, org: Organization, doc: ControlledDocument, user, comment: str = "",
            today: date | None = None) -> ControlledDocument:
     """Record the periodic review of a document in force (still suitable): the next review moves on."""

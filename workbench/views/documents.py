@@ -90,6 +90,23 @@ def generate(org):
     return redirect(url_for("documents.register", org=g.org.slug), code=303)
 
 
+@bp.route("/approve-drafts", methods=["POST"])
+@allow("org:manage")
+def approve_drafts(org):
+    """One e-signature for every draft listed on the register page (ids posted), all or nothing."""
+    db = get_session()
+    ids = [int(i) for i in request.form.getlist("doc") if i.isascii() and i.isdigit() and len(i) < 12]
+    try:
+        done = control.approve_drafts(db, g.org, current_user, g.roles, request.form.get("password"), ids)
+    except UserError as e:
+        db.rollback()
+        flash(e.message, "error")
+        return redirect(url_for("documents.register", org=g.org.slug), code=303)
+    db.commit()
+    flash(_("Approved %(n)s document(s); they are in force.", n=len(done)), "success")
+    return redirect(url_for("documents.register", org=g.org.slug), code=303)
+
+
 def _page(d: ControlledDocument, error: str | None = None, status: int = 200, print_view: bool = False):
     db = get_session()
     in_lang = _doc_lang()
