@@ -70,40 +70,44 @@ def register(org):
 @bp.route("/generate", methods=["POST"])
 @allow("org:manage")
 def generate(org):
-    db = get_session()
     key = request.form.get("key") or ""
-    try:
-        if key == "manual":
-            docs = [control.generate_manual(db, g.org, current_user)]
-        elif key:
-            docs = [control.generate_procedure(db, g.org, key, current_user)]
-        else:
-            docs = control.generate_all(db, g.org, current_user)
-    except UserError as e:
-        db.rollback()
-        flash(e.message, "error")
+    if key == "manual":
+        docs = _on_register(lambda db: [control.generate_manual(db, g.org, current_user)])
+    elif key:
+        docs = _on_register(lambda db: [control.generate_procedure(db, g.org, key, current_user)])
+    else:
+        docs = _on_register(lambda db: control.generate_all(db, g.org, current_user))
+    if docs is None:
         return redirect(url_for("documents.register", org=g.org.slug), code=303)
-    db.commit()
     flash(_("Generated %(n)s document(s) as drafts; a manager approves each before it is in force.", n=len(docs)), "success")
     if len(docs) == 1:
         return redirect(url_for("documents.document", org=g.org.slug, doc_id=docs[0].id), code=303)
     return redirect(url_for("documents.register", org=g.org.slug), code=303)
 
 
+def _on_register(service):
+    """Run `service(db)` in the request's transaction: its result after commit, or None after a UserError
+    (rolled back, its message flashed for the register page)."""
+    db = get_session()
+    try:
+        result = service(db)
+    except UserError as e:
+        db.rollback()
+        flash(e.message, "error")
+        return None
+    db.commit()
+    return result
+
+
 @bp.route("/approve-drafts", methods=["POST"])
 @allow("org:manage")
 def approve_drafts(org):
     """One e-signature for every draft listed on the register page (ids posted), all or nothing."""
-    db = get_session()
     ids = [int(i) for i in request.form.getlist("doc") if i.isascii() and i.isdigit() and len(i) < 12]
-    try:
-        done = control.approve_drafts(db, g.org, current_user, g.roles, request.form.get("password"), ids)
-    except UserError as e:
-        db.rollback()
-        flash(e.message, "error")
-        return redirect(url_for("documents.register", org=g.org.slug), code=303)
-    db.commit()
-    flash(_("Approved %(n)s document(s); they are in force.", n=len(done)), "success")
+    done = _on_register(lambda db: control.approve_drafts(db, g.org, current_user, g.roles,
+                                                          request.form.get("password"), ids))
+    if done is not None:
+        flash(_("Approved %(n)s document(s); they are in force.", n=len(done)), "success")
     return redirect(url_for("documents.register", org=g.org.slug), code=303)
 
 
