@@ -163,7 +163,7 @@ def generate_procedure(db: Session, org: Organization, key: str, user) -> Contro
     latest = _latest(db, org, PROCEDURE, key)
     if latest is not None and latest.template_id == tpl.id and latest.status in (DRAFT, IN_FORCE):
         return latest
-    changes = _template_changes(db, latest, tpl)
+    changes = _template_changes(db, latest if latest is None or latest.status != DRAFT else _previous(db, latest), tpl)
     return _new_version(db, org, PROCEDURE, key, dict(tpl.body.get("title") or {}), user, template=tpl, changes=changes)
 
 
