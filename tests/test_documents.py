@@ -200,3 +200,19 @@ def test_cli_docs_build_writes_every_procedure_and_the_manual(app, db, lib, tmp_
     for f in files[:3]:
         docx.Document(str(f))
     assert runner.invoke(main, ["docs", "build", "--org", "nope", "-o", str(tmp_path / "x")]).exit_code == 2
+
+
+def test_as_of_shows_the_signatures_in_force_then(db, lib):
+    org, mgr = lib.acme, lib.users["manager"]
+    tpl = library.adopted(db, org, "internal-audit")
+    t0 = datetime.now(timezone.utc) - timedelta(days=10)
+    rec = records.create(db, org, tpl, dict(tpl.body["examples"][0]), mgr, at=t0)
+    for i, name in enumerate(["start", "report", "approve"]):
+        workflow.take(db, rec, tpl.body, name, mgr, {"manager"}, password=PASSWORD, at=t0 + timedelta(hours=i + 1))
+    db.commit()
+    signed_day = (t0 + timedelta(hours=4)).date()
+    assert [s.signer for s in asof.record_as_of(db, rec, signed_day).signatures] == [mgr.name]
+    records.edit(db, rec, tpl, {**rec.data, "conclusion": "补充结论"}, mgr, comment="更正笔误")
+    db.commit()
+    assert [s.signer for s in asof.record_as_of(db, rec, signed_day).signatures] == [mgr.name]
+    assert asof.record_as_of(db, rec, date.today() + timedelta(days=1)).signatures == []

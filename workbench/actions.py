@@ -29,6 +29,13 @@ class Action(StrEnum):
     AUDIT_FINDING_ANSWER = "audit_finding_answer"
     AUDIT_FINDING_CLOSE = "audit_finding_close"
     AUDIT_FINDING_REOPEN = "audit_finding_reopen"
+    # document control (workbench.documents.control): register rows, not records
+    DOC_DRAFT = "doc_draft"
+    DOC_REGENERATE = "doc_regenerate"
+    DOC_APPROVE = "doc_approve"
+    DOC_SUPERSEDE = "doc_supersede"
+    DOC_REVIEW = "doc_review"
+    DOC_SETTINGS = "doc_settings"
 
 
 # actions that change a record's state (their event's to_state is the record's new state)

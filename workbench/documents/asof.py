@@ -1,7 +1,8 @@
 """"As of" a date: a record, a procedure and a template as they stood at the end of that day (UTC+org zone
 is not needed at day granularity for auditors; the period's end date is what they use).
 
-- record: the revision current then, its workflow state then, the signatures given by then;
+- record: the revision current then, its workflow state then, the signatures in force then (given by then
+  and not yet voided by an edit or undone by a return: workbench.signatures.replay of the events up to then);
 - procedure: the version in force then (approved by then and not yet superseded);
 - template: the version the organization used then (adoption history; before any history, the version
   of the latest record made by then, else the version adopted now).
@@ -13,6 +14,7 @@ from datetime import date, datetime, time, timezone
 
 from sqlmodel import Session, select
 
+from workbench.actions import Action
 from workbench.documents.models import PROCEDURE, AdoptionHistory, ControlledDocument
 from workbench.models import Event, Organization, ProcessTemplate, Record, Revision
 
@@ -31,7 +33,7 @@ class RecordAsOf:
     exists: bool
     revision: Revision | None
     state: str | None
-    signatures: list[Event] = field(default_factory=list)
+    signatures: list = field(default_factory=list)  # workbench.signatures.Signature in force at the date
     later_changes: int = 0  # events after the date
 
 
@@ -46,10 +48,12 @@ def record_as_of(db: Session, rec: Record, at: date) -> RecordAsOf:
     for e in before:
         if e.to_state:
             state = e.to_state
-        if e.action in ("create", "edit") and (e.detail or {}).get("revision"):
+        if e.action in (Action.CREATE, Action.EDIT) and (e.detail or {}).get("revision"):
             rev_no = int(e.detail["revision"])
     rev = db.exec(select(Revision).where(Revision.record_id == rec.id, Revision.number == (rev_no or 1))).first()
-    return RecordAsOf(rec, True, rev, state, [e for e in before if e.action == "sign"], len(events) - len(before))
+    from workbench.signatures import replay
+
+    return RecordAsOf(rec, True, rev, state, replay(before).in_force, len(events) - len(before))
 
 
 def procedure_as_of(db: Session, org: Organization, key: str, at: date) -> ControlledDocument | None:

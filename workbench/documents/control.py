@@ -18,6 +18,7 @@ from flask_babel import gettext as _
 from sqlmodel import Session, select
 
 from workbench import library, trail
+from workbench.actions import Action
 from workbench.auth import verify_password
 from workbench.documents.models import (DRAFT, IN_FORCE, MANUAL, PROCEDURE, SUPERSEDED, AdoptionHistory,
                                         ControlledDocument, DocumentSettings)
@@ -64,7 +65,7 @@ def save_settings(db: Session, org: Organization, user, *, review_months: int, s
     row = settings(db, org)
     row.review_months, row.standards, row.thresholds = review_months, standards, thresholds
     db.add(row)
-    trail.append(db, org.id, "doc_settings", actor=user,
+    trail.append(db, org.id, Action.DOC_SETTINGS, actor=user,
                  detail={"review_months": review_months, "standards": standards, "thresholds": thresholds})
     return row
 
@@ -137,7 +138,7 @@ def _new_version(db: Session, org: Organization, kind: str, key: str, title: dic
         if changes is not None:
             latest.changes = changes
         db.add(latest)
-        trail.append(db, org.id, "doc_regenerate", actor=user,
+        trail.append(db, org.id, Action.DOC_REGENERATE, actor=user,
                      detail={"document": latest.id, "number": latest.number, "version": latest.version})
         return latest
     doc = ControlledDocument(org_id=org.id, kind=kind, key=key, title=title,
@@ -148,7 +149,7 @@ def _new_version(db: Session, org: Organization, kind: str, key: str, title: dic
                              created_by=getattr(user, "id", None))
     db.add(doc)
     db.flush()
-    trail.append(db, org.id, "doc_draft", actor=user,
+    trail.append(db, org.id, Action.DOC_DRAFT, actor=user,
                  detail={"document": doc.id, "number": doc.number, "version": doc.version, "kind": kind, "key": key})
     return doc
 
@@ -219,14 +220,14 @@ def approve(db: Session, org: Organization, doc: ControlledDocument, user, roles
                                                         ControlledDocument.status == IN_FORCE)).all():
         old.status, old.superseded_at = SUPERSEDED, now
         db.add(old)
-        trail.append(db, org.id, "doc_supersede", actor=user,
+        trail.append(db, org.id, Action.DOC_SUPERSEDE, actor=user,
                      detail={"document": old.id, "number": old.number, "version": old.version, "by": doc.version})
     doc.status, doc.approved_by, doc.approved_at, doc.effective_date = IN_FORCE, account.id, now, today
     doc.signature = {"meaning": SIGNATURE, "signer": account.name, "signer_id": account.id}
     doc.next_review = add_months(today, doc.review_months or DEFAULT_REVIEW_MONTHS)
     db.add(doc)
     db.flush()
-    trail.append(db, org.id, "doc_approve", actor=user, from_state=DRAFT, to_state=IN_FORCE,
+    trail.append(db, org.id, Action.DOC_APPROVE, actor=user, from_state=DRAFT, to_state=IN_FORCE,
                  detail={"document": doc.id, "number": doc.number, "version": doc.version,
                          "signature": doc.signature})
     return doc
@@ -255,7 +256,7 @@ def review(db: Session, org: Organization, doc: ControlledDocument, user, commen
     doc.reviewed_at = utcnow()
     doc.next_review = add_months(today, doc.review_months or DEFAULT_REVIEW_MONTHS)
     db.add(doc)
-    trail.append(db, org.id, "doc_review", actor=user, comment=comment,
+    trail.append(db, org.id, Action.DOC_REVIEW, actor=user, comment=comment,
                  detail={"document": doc.id, "number": doc.number, "version": doc.version,
                          "next_review": doc.next_review.isoformat()})
     return doc

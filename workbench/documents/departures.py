@@ -21,6 +21,7 @@ from datetime import date, datetime, time, timedelta, timezone
 
 from sqlmodel import Session, select
 
+from workbench.actions import Action
 from workbench.documents import control
 from workbench.documents.models import PROCEDURE, ControlledDocument
 from workbench.documents.rules import txt
@@ -191,7 +192,7 @@ def _facts(tpl, recs, in_period, events, bodies, start, end, lang) -> list[str]:
     """The written side and what the records show, for the reader (no judgement)."""
     zh = lang == "zh"
     steps = sum(1 for r in in_period for e in events.get(r.id, [])
-                if e.action in ("transition", "sign") and _day_start(start) <= _aware(e.at) <= _day_end(end))
+                if e.action in (Action.TRANSITION, Action.SIGN) and _day_start(start) <= _aware(e.at) <= _day_end(end))
     out = [f"期间内记录 {len(in_period)} 条，流程步骤 {steps} 次" if zh else
            f"{len(in_period)} records and {steps} workflow steps in the period"]
     sched = tpl.body.get("schedule") or {}
@@ -255,7 +256,7 @@ def _responsibilities(recs, events, bodies, members, admins, start, end, lang) -
     for r in recs:
         body = bodies[r.template_id].body
         for e in events.get(r.id, []):
-            if e.action not in ("transition", "sign") or not (_day_start(start) <= _aware(e.at) <= _day_end(end)):
+            if e.action not in (Action.TRANSITION, Action.SIGN) or not (_day_start(start) <= _aware(e.at) <= _day_end(end)):
                 continue
             spec = _spec(body, (e.detail or {}).get("transition"))
             if spec is None:
@@ -271,7 +272,7 @@ def _responsibilities(recs, events, bodies, members, admins, start, end, lang) -
             out.append(Departure("role", r.template_key,
                                  f"「{label}」书面规定由{written}执行，实际由 {who}（当时角色：{actual}）执行" if zh else
                                  f"“{label}” is written for {written}; taken by {who} (role at the time: {actual})",
-                                 [r.id], "high" if e.action == "sign" else "medium"))
+                                 [r.id], "high" if e.action == Action.SIGN else "medium"))
     return out
 
 
@@ -290,10 +291,13 @@ def _steps(recs, events, bodies, end, limits, lang) -> list[Departure]:
         for e in events.get(r.id, []):
             if _aware(e.at) > _day_end(end):
                 break
-            if e.action == "create":
+            if e.action == Action.CREATE:
                 state, seen, last_at = e.to_state, [e.to_state], _aware(e.at)
                 continue
-            if e.action not in ("transition", "sign"):
+            if e.action == Action.SIGNATURE_VOID:  # an edit after signature sent it back: the system's own step
+                state, last_at = e.to_state or state, _aware(e.at)
+                continue
+            if e.action not in (Action.TRANSITION, Action.SIGN):
                 continue
             spec = _spec(body, (e.detail or {}).get("transition"))
             if spec is None or e.from_state != state or e.from_state not in spec["from"] or e.to_state != spec["to"]:
