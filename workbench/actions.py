@@ -38,6 +38,13 @@ class Action(StrEnum):
     MEMBERSHIP_CANCEL = "membership_cancel"
     MEMBERSHIP_ADD = "membership_add"
     MEMBERSHIP_REMOVE = "membership_remove"
+    # document control (workbench.documents.control): register rows, not records
+    DOC_DRAFT = "doc_draft"
+    DOC_REGENERATE = "doc_regenerate"
+    DOC_APPROVE = "doc_approve"
+    DOC_SUPERSEDE = "doc_supersede"
+    DOC_REVIEW = "doc_review"
+    DOC_SETTINGS = "doc_settings"
 
 
 # actions that change a record's state (their event's to_state is the record's new state)

@@ -186,5 +186,32 @@ def trail_checkpoint(org_slug: str | None, output) -> None:
     output.write(json.dumps(doc, ensure_ascii=False, indent=1) + "\n")
 
 
+# --- documents ----------------------------------------------------------------------------------
+
+@main.group(cls=AppGroup)
+def docs() -> None:
+    """Controlled documents: procedures (程序文件) and the management manual (管理手册)."""
+
+
+@docs.command("build")
+@click.option("--org", "org_slug", required=True, help="Organization slug.")
+@click.option("--lang", "doc_lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True)
+@click.option("-o", "--out", "out_dir", required=True, type=click.Path(path_type=Path, file_okay=False))
+def docs_build(org_slug: str, doc_lang: str, out_dir: Path) -> None:
+    """Write every procedure and the manual of an organization as .docx files into OUT."""
+    from sqlmodel import Session, select
+
+    from workbench.documents.export import build_dir
+    from workbench.models import Organization
+
+    with Session(current_app.extensions["workbench.engine"]) as s:
+        org = s.exec(select(Organization).where(Organization.slug == org_slug)).first()
+        if org is None:
+            click.echo(f"no organization {org_slug!r}", err=True)
+            sys.exit(2)
+        files = build_dir(s, org, doc_lang, out_dir)
+    click.echo(f"wrote {len(files)} documents to {out_dir}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -38,8 +38,13 @@ def adopt(db: Session, org: Organization, tpl: ProcessTemplate) -> Adoption:
     row = db.exec(select(Adoption).where(Adoption.org_id == org.id, Adoption.key == tpl.key)).first()
     if row is None:
         row = Adoption(org_id=org.id, key=tpl.key, template_id=tpl.id)
+    changed = row.template_id != tpl.id or row.id is None
     row.template_id = tpl.id
     db.add(row)
+    if changed:  # remember the adoption; draft the successor of the process's procedure (document control)
+        from workbench.documents.control import template_adopted
+
+        template_adopted(db, org, tpl)
     return row
 
 

@@ -142,3 +142,4 @@ from workbench.audit import models as audit_models  # noqa: F401,E402  (register
 from workbench.studio import models as studio_models  # noqa: F401
 from workbench import invitations as invitation_models  # noqa: F401,E402  (registers the invitation table)
 from workbench.audit import report_models as audit_report_models  # noqa: F401,E402  (report issuance)
+from workbench.documents import models as documents_models  # noqa: F401,E402

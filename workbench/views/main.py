@@ -39,7 +39,10 @@ def dashboard(org):
         select(Record.template_key, func.count(Record.id), func.max(Record.record_date))
         .where(Record.org_id == g.org.id).group_by(Record.template_key)).all()}
     due = schedules.summary(schedules.due_items(db, g.org))
-    return render_template("dashboard.html", groups=library.by_clause_group(templates), stats=stats, due=due)
+    from workbench.documents.control import due_reviews
+
+    return render_template("dashboard.html", groups=library.by_clause_group(templates), stats=stats, due=due,
+                           doc_reviews=due_reviews(db, g.org))
 
 
 @bp.route("/healthz")

@@ -1,0 +1,413 @@
+"""The 两张皮 detector: what each procedure in force says, against what the records show over a period.
+
+For every procedure in force during [start, end] (the written side is that procedure's template version):
+- frequency: intervals between completed records longer than "every N months" (+ grace); subjects past due;
+- responsibilities: each transition taken by someone who did not hold a written role at the time (role
+  history from current memberships, their validity windows and the chain's membership_add / _remove events);
+- steps: records whose chain skips a state, returns to an earlier state (reversed), or has stayed in a
+  non-final state longer than `stuck_days`;
+- records: fields the written version requires (plainly or when applicable) left empty in records made
+  under older versions;
+- backfilled records (activity date long before creation) and bursts of records created just before the
+  audit: `workbench.anomalies` (cb) when it is there, else the fallbacks below.
+Thresholds are the organization's settings (`DocumentSettings.thresholds`), defaulting to `DEFAULTS`.
+Every departure names the records it is about.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, timezone
+
+from sqlmodel import Session, select
+
+from workbench.actions import Action
+from workbench.documents import control
+from workbench.documents.models import PROCEDURE, ControlledDocument
+from workbench.documents.rules import txt
+from workbench.documents.words import role_name
+from workbench.models import Event, Membership, Organization, ProcessTemplate, Record, User
+from workbench.records import local_date
+from workbench.schedules import add_months, subject_items
+from workbench.workflow import is_final
+
+DEFAULTS = {"frequency_grace_days": 30, "stuck_days": 90, "backfill_days": 30, "burst_window_days": 14,
+            "burst_factor": 3.0, "burst_min": 5}
+KINDS = ("frequency", "overdue", "role", "step", "reversed", "stuck", "fields", "backfilled", "burst")
+
+
+def thresholds(db: Session, org: Organization) -> dict:
+    out = dict(DEFAULTS)
+    for k, v in (control.settings(db, org).thresholds or {}).items():
+        if k in DEFAULTS and isinstance(v, (int, float)) and v >= 0:
+            out[k] = v
+    return out
+
+
+@dataclass
+class Departure:
+    kind: str
+    key: str
+    message: str
+    record_ids: list[int] = field(default_factory=list)
+    severity: str = "medium"  # low | medium | high
+
+
+@dataclass
+class ProcedureCheck:
+    document: ControlledDocument
+    template: ProcessTemplate
+    title: str
+    departures: list[Departure] = field(default_factory=list)
+    facts: list[str] = field(default_factory=list)  # what was compared, in words
+
+
+@dataclass
+class Report:
+    start: date
+    end: date
+    thresholds: dict
+    checks: list[ProcedureCheck]
+    unwritten: list[str]  # adopted processes with no procedure in force during the period
+
+    @property
+    def count(self) -> int:
+        return sum(len(c.departures) for c in self.checks)
+
+    def by_kind(self) -> dict[str, int]:
+        out: dict[str, int] = defaultdict(int)
+        for c in self.checks:
+            for d in c.departures:
+                out[d.kind] += 1
+        return dict(out)
+
+
+def _day_end(d: date) -> datetime:
+    return datetime.combine(d, time.max, tzinfo=timezone.utc)
+
+
+def _day_start(d: date) -> datetime:
+    return datetime.combine(d, time.min, tzinfo=timezone.utc)
+
+
+def _aware(at: datetime) -> datetime:
+    return at if at.tzinfo else at.replace(tzinfo=timezone.utc)
+
+
+def procedures_in_force(db: Session, org: Organization, start: date, end: date) -> list[ControlledDocument]:
+    """Per process, the newest procedure version in force at some moment of [start, end]."""
+    best: dict[str, ControlledDocument] = {}
+    for d in db.exec(select(ControlledDocument).where(ControlledDocument.org_id == org.id,
+                                                      ControlledDocument.kind == PROCEDURE)).all():
+        if d.approved_at is None or _aware(d.approved_at) > _day_end(end):
+            continue
+        if d.superseded_at is not None and _aware(d.superseded_at) < _day_start(start):
+            continue
+        if d.key not in best or d.version > best[d.key].version:
+            best[d.key] = d
+    return sorted(best.values(), key=lambda d: d.number)
+
+
+def detect(db: Session, org: Organization, start: date, end: date, lang: str = "zh",
+           limits: dict | None = None) -> Report:
+    limits = {**thresholds(db, org), **(limits or {})}
+    docs = procedures_in_force(db, org, start, end)
+    from workbench import library
+
+    unwritten = [t.key for t in library.processes(db, org) if t.key not in {d.key for d in docs}]
+    keys = [d.key for d in docs]
+    recs: dict[str, list[Record]] = defaultdict(list)
+    if keys:
+        for r in db.exec(select(Record).where(Record.org_id == org.id, Record.template_key.in_(keys))
+                         .order_by(Record.id)).all():
+            recs[r.template_key].append(r)
+    all_recs = [r for rs in recs.values() for r in rs]
+    bodies = {t.id: t for t in db.exec(select(ProcessTemplate).where(
+        ProcessTemplate.id.in_({r.template_id for r in all_recs} | {d.template_id for d in docs if d.template_id} | {0}))).all()}
+    events: dict[int, list[Event]] = defaultdict(list)
+    ids = [r.id for r in all_recs]
+    for i in range(0, len(ids), 500):
+        for e in db.exec(select(Event).where(Event.org_id == org.id, Event.record_id.in_(ids[i:i + 500]))
+                         .order_by(Event.seq)).all():
+            events[e.record_id].append(e)
+    members = _memberships(db, org)
+    admins = {u.id for u in db.exec(select(User).where(User.is_admin == True)).all()}  # noqa: E712
+    checks = []
+    for d in docs:
+        tpl = bodies.get(d.template_id)
+        if tpl is None:
+            continue
+        check = ProcedureCheck(d, tpl, txt(tpl.body.get("title"), lang, d.key))
+        in_period = [r for r in recs[d.key] if _aware(r.created_at) <= _day_end(end)
+                     and ((r.record_date and start <= r.record_date <= end) or _day_start(start) <= _aware(r.created_at))]
+        check.departures += _frequency(tpl, recs[d.key], bodies, start, end, limits, lang)
+        check.departures += _responsibilities(in_period, events, bodies, members, admins, start, end, lang)
+        check.departures += _steps(in_period, events, bodies, end, limits, lang)
+        check.departures += _fields(tpl, in_period, lang)
+        check.facts = _facts(tpl, recs[d.key], in_period, events, bodies, start, end, lang)
+        checks.append(check)
+    _anomalies(db, org, checks, recs, start, end, limits, lang)
+    return Report(start, end, limits, checks, unwritten)
+
+
+# --- frequency ------------------------------------------------------------------------------------------------
+
+
+def _frequency(tpl: ProcessTemplate, recs: list[Record], bodies: dict, start: date, end: date, limits: dict,
+               lang: str) -> list[Departure]:
+    sched = tpl.body.get("schedule") or {}
+    grace = timedelta(days=int(limits["frequency_grace_days"]))
+    out: list[Departure] = []
+    zh = lang == "zh"
+    if "every_months" in sched:
+        n = int(sched["every_months"])
+        done = sorted((r for r in recs if r.record_date and r.template_id in bodies
+                       and is_final(bodies[r.template_id].body, r.state) and r.record_date <= end),
+                      key=lambda r: (r.record_date, r.id))
+        for a, b in zip(done, done[1:]):
+            if b.record_date >= start and b.record_date > add_months(a.record_date, n) + grace:
+                days = (b.record_date - a.record_date).days
+                out.append(Departure("frequency", tpl.key,
+                                     f"书面规定每 {n} 个月一次，实际间隔 {days} 天（{a.record_date} → {b.record_date}）" if zh else
+                                     f"Written: every {n} months; actual interval {days} days ({a.record_date} → {b.record_date})",
+                                     [a.id, b.id], "high"))
+        last = done[-1] if done else None
+        if last is None and (end - start).days > n * 30:
+            out.append(Departure("frequency", tpl.key, f"书面规定每 {n} 个月一次，期间内无已完成的记录" if zh else
+                                 f"Written: every {n} months; no completed record in the period", [], "high"))
+        elif last is not None and add_months(last.record_date, n) + grace < end:
+            out.append(Departure("overdue", tpl.key, f"最近一次完成于 {last.record_date}，已超过 {n} 个月的书面频次" if zh else
+                                 f"Last completed on {last.record_date}: past the written {n}-month frequency",
+                                 [last.id], "high"))
+    elif "due_field" in sched:
+        for item in subject_items(tpl, [r for r in recs if r.record_date is None or r.record_date <= end], end):
+            if item.status == "overdue" and item.due + grace < end:
+                out.append(Departure("overdue", tpl.key, f"「{item.subject}」已于 {item.due} 到期，期末仍无新记录" if zh else
+                                     f"“{item.subject}” fell due on {item.due}; no newer record by the period's end",
+                                     [item.last_record.id] if item.last_record else [], "high"))
+    return out
+
+
+def _facts(tpl, recs, in_period, events, bodies, start, end, lang) -> list[str]:
+    """The written side and what the records show, for the reader (no judgement)."""
+    zh = lang == "zh"
+    steps = sum(1 for r in in_period for e in events.get(r.id, [])
+                if e.action in (Action.TRANSITION, Action.SIGN) and _day_start(start) <= _aware(e.at) <= _day_end(end))
+    out = [f"期间内记录 {len(in_period)} 条，流程步骤 {steps} 次" if zh else
+           f"{len(in_period)} records and {steps} workflow steps in the period"]
+    sched = tpl.body.get("schedule") or {}
+    if "every_months" in sched:
+        done = sorted(r.record_date for r in recs if r.record_date and r.template_id in bodies
+                      and is_final(bodies[r.template_id].body, r.state) and start <= r.record_date <= end)
+        gaps = [str((b - a).days) for a, b in zip(done, done[1:])]
+        n = sched["every_months"]
+        out.append((f"书面：每 {n} 个月；期间内完成 {len(done)} 次" + (f"，间隔 {'、'.join(gaps)} 天" if gaps else "")) if zh else
+                   (f"Written: every {n} months; done {len(done)} times in the period" +
+                    (f", intervals {', '.join(gaps)} days" if gaps else "")))
+    return out
+
+
+# --- responsibilities -------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Tenure:
+    """A role a user held in the organization from `start` to `end` (None: open), within its validity window."""
+    role: str
+    start: datetime | None
+    end: datetime | None
+
+
+def _memberships(db: Session, org: Organization) -> dict[int, list[Tenure]]:
+    """Role history per user: current memberships (from their `membership_add` event if the chain has one)
+    and removed ones (`membership_remove` events), so a step is judged by the roles held when it was taken."""
+    added: dict[int, datetime] = {}
+    out: dict[int, list[Tenure]] = defaultdict(list)
+    history = db.exec(select(Event).where(Event.org_id == org.id,
+                                          Event.action.in_(("membership_add", "membership_remove")))
+                      .order_by(Event.seq)).all()
+    for e in history:
+        d = e.detail or {}
+        if not isinstance(d.get("membership"), int):
+            continue
+        if e.action == "membership_add":
+            added[d["membership"]] = _aware(e.at)
+        elif isinstance(d.get("user"), int) and isinstance(d.get("role"), str):
+            out[d["user"]].append(Tenure(d["role"], added.get(d["membership"]), _aware(e.at)))
+    for m in db.exec(select(Membership).where(Membership.org_id == org.id)).all():
+        start = added.get(m.id)
+        if m.valid_from is not None:
+            start = max(start, _aware(m.valid_from)) if start else _aware(m.valid_from)
+        out[m.user_id].append(Tenure(m.role, start, _aware(m.valid_until) if m.valid_until else None))
+    return out
+
+
+def roles_at(members: dict[int, list[Tenure]], user_id: int | None, at: datetime) -> set[str]:
+    return {t.role for t in members.get(user_id or 0, []) if (t.start is None or t.start <= at) and (t.end is None or t.end >= at)}
+
+
+def _spec(body: dict, name: str | None) -> dict | None:
+    return next((t for t in body["workflow"]["transitions"] if t["name"] == name), None)
+
+
+def _responsibilities(recs, events, bodies, members, admins, start, end, lang) -> list[Departure]:
+    out = []
+    zh = lang == "zh"
+    for r in recs:
+        body = bodies[r.template_id].body
+        for e in events.get(r.id, []):
+            if e.action not in (Action.TRANSITION, Action.SIGN) or not (_day_start(start) <= _aware(e.at) <= _day_end(end)):
+                continue
+            spec = _spec(body, (e.detail or {}).get("transition"))
+            if spec is None:
+                continue  # reported under steps
+            held = roles_at(members, e.actor_id, _aware(e.at))
+            if held & set(spec["roles"]):
+                continue
+            label = txt(spec.get("label"), lang, spec["name"])
+            written = ("、" if zh else ", ").join(role_name(x, lang) for x in spec["roles"])
+            actual = ("、" if zh else ", ").join(role_name(x, lang) for x in sorted(held)) or (
+                role_name("admin", lang) if e.actor_id in admins else ("无角色" if zh else "no role"))
+            who = e.actor_name or "?"
+            out.append(Departure("role", r.template_key,
+                                 f"「{label}」书面规定由{written}执行，实际由 {who}（当时角色：{actual}）执行" if zh else
+                                 f"“{label}” is written for {written}; taken by {who} (role at the time: {actual})",
+                                 [r.id], "high" if e.action == Action.SIGN else "medium"))
+    return out
+
+
+# --- steps --------------------------------------------------------------------------------------------------------
+
+
+def _steps(recs, events, bodies, end, limits, lang) -> list[Departure]:
+    out = []
+    zh = lang == "zh"
+    stuck_before = _day_end(end) - timedelta(days=int(limits["stuck_days"]))
+    for r in recs:
+        body = bodies[r.template_id].body
+        states = body["workflow"]["states"]
+        name = lambda s: txt((states.get(s) or {}).get("label"), lang, s or "")  # noqa: E731
+        state, seen, last_at = None, [], None
+        for e in events.get(r.id, []):
+            if _aware(e.at) > _day_end(end):
+                break
+            if e.action == Action.CREATE:
+                state, seen, last_at = e.to_state, [e.to_state], _aware(e.at)
+                continue
+            if e.action == Action.SIGNATURE_VOID:  # an edit after signature sent it back: the system's own step
+                state, last_at = e.to_state or state, _aware(e.at)
+                continue
+            if e.action not in (Action.TRANSITION, Action.SIGN):
+                continue
+            spec = _spec(body, (e.detail or {}).get("transition"))
+            if spec is None or e.from_state != state or e.from_state not in spec["from"] or e.to_state != spec["to"]:
+                out.append(Departure("step", r.template_key,
+                                     f"记录从「{name(state)}」跳到「{name(e.to_state)}」，不符合书面流程" if zh else
+                                     f"Record went from “{name(state)}” to “{name(e.to_state)}”, not a written step",
+                                     [r.id], "high"))
+            elif e.to_state in seen:
+                out.append(Departure("reversed", r.template_key,
+                                     f"记录退回到已经过的步骤「{name(e.to_state)}」" if zh else
+                                     f"Record went back to an earlier step “{name(e.to_state)}”", [r.id], "low"))
+            state, last_at = e.to_state, _aware(e.at)
+            seen.append(e.to_state)
+        if state and not is_final(body, state) and last_at and last_at < stuck_before:
+            days = (_day_end(end) - last_at).days
+            out.append(Departure("stuck", r.template_key,
+                                 f"记录停留在「{name(state)}」已 {days} 天（超过 {int(limits['stuck_days'])} 天）" if zh else
+                                 f"Record has stayed in “{name(state)}” for {days} days (over {int(limits['stuck_days'])})",
+                                 [r.id], "medium"))
+    return out
+
+
+# --- records made under older versions ----------------------------------------------------------------------------
+
+
+def _fields(tpl: ProcessTemplate, recs: list[Record], lang: str) -> list[Departure]:
+    from workbench.documents.rules import missing_required
+
+    props = tpl.body["schema"].get("properties") or {}
+    out = []
+    for r in recs:
+        if r.template_id == tpl.id:
+            continue
+        missing = missing_required(tpl.body, r.data)
+        if missing:
+            labels = ("、" if lang == "zh" else ", ").join(txt((props.get(m) or {}).get("label"), lang, m) for m in missing)
+            out.append(Departure("fields", r.template_key,
+                                 f"旧版本表单的记录缺少现行程序要求的字段：{labels}" if lang == "zh" else
+                                 f"Record made with an older form lacks fields the procedure in force requires: {labels}",
+                                 [r.id], "medium"))
+    return out
+
+
+# --- backfilled records and bursts (cb's workbench.anomalies when present) ---------------------------------------
+
+
+def _anomalies(db, org, checks, recs, start, end, limits, lang) -> None:
+    by_key = {c.document.key: c for c in checks}
+    key_of = {r.id: k for k, rs in recs.items() for r in rs}
+    found = external(db, org, start, end, limits)
+    if found is None:
+        found = [("backfilled", d) for d in backfilled(org, [r for rs in recs.values() for r in rs], start, end,
+                                                        int(limits["backfill_days"]), lang)]
+        found += [("burst", d) for d in bursts([r for rs in recs.values() for r in rs], start, end,
+                                                int(limits["burst_window_days"]), float(limits["burst_factor"]),
+                                                int(limits["burst_min"]), lang)]
+    for kind, dep in found:
+        per_key: dict[str, list[int]] = defaultdict(list)
+        for rid in dep.record_ids:
+            if rid in key_of:
+                per_key[key_of[rid]].append(rid)
+        for k, rids in per_key.items():
+            if k in by_key:
+                by_key[k].departures.append(Departure(kind, k, dep.message, rids, dep.severity))
+
+
+def external(db, org, start, end, limits):
+    """[(kind, anomaly)] from workbench.anomalies (owned by cb) if it is installed, else None."""
+    try:
+        from workbench import anomalies  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    out = [("backfilled", a) for a in anomalies.backfilled(db, org.id, start, end, int(limits["backfill_days"]))]
+    before = end + timedelta(days=1)  # cb's `before` is exclusive; the period's last day counts
+    out += [("burst", a) for a in anomalies.bursts(db, org.id, before, int(limits["burst_window_days"]),
+                                                   float(limits["burst_factor"]))]
+    return out
+
+
+def backfilled(org: Organization, recs: list[Record], start: date, end: date, min_days: int, lang: str) -> list[Departure]:
+    """Records created in the period whose activity date is more than `min_days` before their creation."""
+    out = []
+    for r in recs:
+        made = local_date(_aware(r.created_at), org)
+        if r.record_date and start <= made <= end and (made - r.record_date).days > min_days:
+            days = (made - r.record_date).days
+            out.append(Departure("backfilled", r.template_key,
+                                 f"补记录：活动日期 {r.record_date}，{days} 天后（{made}）才录入" if lang == "zh" else
+                                 f"Backfilled: activity on {r.record_date}, entered {days} days later ({made})",
+                                 [r.id], "medium"))
+    return out
+
+
+def bursts(recs: list[Record], start: date, end: date, window_days: int, factor: float, minimum: int,
+           lang: str) -> list[Departure]:
+    """Records created in the `window_days` before `end` (the audit) at more than `factor` times the period's
+    usual rate for the same length of time (and at least `minimum` of them)."""
+    win_start = _day_end(end) - timedelta(days=window_days)
+    per_key: dict[str, list[Record]] = defaultdict(list)
+    for r in recs:
+        per_key[r.template_key].append(r)
+    out = []
+    for key, rs in per_key.items():
+        late = [r for r in rs if win_start < _aware(r.created_at) <= _day_end(end)]
+        before = [r for r in rs if _day_start(start) <= _aware(r.created_at) <= win_start]
+        span = max(1, (win_start - _day_start(start)).days)
+        usual = len(before) * window_days / span
+        if len(late) >= minimum and len(late) > factor * max(usual, 1.0):
+            out.append(Departure("burst", key,
+                                 f"审核前 {window_days} 天内集中录入 {len(late)} 条记录（平时约 {usual:.1f} 条）" if lang == "zh" else
+                                 f"{len(late)} records created in the {window_days} days before the audit (usually about {usual:.1f})",
+                                 [r.id for r in late], "high"))
+    return out
