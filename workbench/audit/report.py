@@ -162,7 +162,7 @@ def xlsx(rep: Report) -> bytes:
         put(ws, [_("Sample %(n)s", n=s.number)], title_font)
         put(ws, [_("Population"), definition_text(s.definition, rep.titles)])
         put(ws, [_("Population size"), s.population_size])
-        put(ws, [_("Rule"), sampling.describe_rule(s.rule)])
+        put(ws, [_("Rule"), sampling.describe_rule(s.rule) + (f" ({sampling.sample_size_note(s)})" if sampling.sample_size_note(s) else "")])
         put(ws, [_("Seed"), str(s.seed)])
         put(ws, [_("Algorithm"), s.rule.get("algorithm", sampling.ALGORITHM)])
         put(ws, [_("Drawn by"), rep.users.get(s.created_by, "—"), _("at"), local(s.created_at)])

@@ -14,3 +14,7 @@ def register_blueprints(app: Flask) -> None:
     from workbench.views import studio
 
     app.register_blueprint(studio.bp)
+
+    from workbench.views import cb
+
+    app.register_blueprint(cb.bp)

@@ -263,7 +263,8 @@ def _sample_form_values(e: Engagement, source) -> dict:
             "start": source.get("start", e.period_start.isoformat()), "end": source.get("end", e.period_end.isoformat()),
             "kind": source.get("kind", "sqrt"), "audit_type": source.get("audit_type", e.audit_type),
             "n": source.get("n", "5"), "percent": source.get("percent", "10"), "stratify": source.get("stratify", ""),
-            "seed": source.get("seed", "").strip()}
+            "seed": source.get("seed", "").strip(), "picked": source.get("picked", "")[:5000],
+            "rationale": source.get("rationale", "")[:2000]}
 
 
 def _sample_inputs(e: Engagement, v: dict) -> tuple[dict, dict, list[str]]:
@@ -288,7 +289,7 @@ def _sample_inputs(e: Engagement, v: dict) -> tuple[dict, dict, list[str]]:
     rule = {}
     try:
         rule = sampling.make_rule(v["kind"], audit_type=v["audit_type"], n=v["n"], percent=v["percent"],
-                                  stratify=v["stratify"] or None)
+                                  stratify=v["stratify"] or None, picked=v["picked"], rationale=v["rationale"])
     except ValueError as err:
         errors.append(str(err))
     if v["seed"] and (not v["seed"].isdigit() or not 0 < int(v["seed"]) < sampling.SEED_LIMIT):
@@ -355,6 +356,7 @@ def _sample_page(e: Engagement, s: Sample, verification=None):
                            creator=creator, titles=_titles(), rule_text=sampling.describe_rule(s.rule),
                            definition_text=report_mod.definition_text(s.definition, _titles()),
                            is_auditor=_is_auditor(e), verification=verification,
+                           size_note=sampling.sample_size_note(s),
                            remaining=s.population_size - len(s.drawn))
 
 
@@ -616,6 +618,7 @@ def report(org, eid):
     e = _engagement(eid)
     rep = report_mod.gather(get_session(), g.org, e, lang())
     return render_template("audit/report.html", e=e, rep=rep, describe_rule=sampling.describe_rule,
+                           size_note=sampling.sample_size_note,
                            definition_text=lambda d: report_mod.definition_text(d, rep.titles),
                            check_title=readiness_mod.check_title, status_label=report_mod.readiness_status_label)
 
