@@ -141,7 +141,7 @@ def trail_verify(org_slug: str | None) -> None:
 
 from workbench.cb.commands import register as _register_cb  # noqa: E402
 
-_register_cb(main)  # `workbench audit verify`, `workbench portfolio digest`
+_register_cb(main)  # `workbench portfolio digest`
 
 
 if __name__ == "__main__":  # pragma: no cover
