@@ -65,10 +65,10 @@ def test_burst_before_audit(db, world):
 def test_silent_processes(db, world):
     p = Planted(db, world)
     found = {a.params["key"]: a for a in anomalies.silent_processes(db, world.acme.id, TODAY, 6)}
-    assert set(found) == {"internal-audit", "training-record"}
+    assert set(found) == {"internal-audit"}  # training-record was never used: a readiness matter, not an anomaly
     assert found["internal-audit"].record_ids == [p.internal.id]
     assert found["internal-audit"].params["last"] == "2026-03-01"
-    assert found["training-record"].record_ids == [] and found["training-record"].params["last"] is None
+    assert found["internal-audit"].params["title"]["zh"]  # named by the process's title
     assert "internal-audit" not in {a.params["key"] for a in anomalies.silent_processes(db, world.acme.id, TODAY, 12)}
 
 
@@ -93,6 +93,6 @@ def test_messages_in_both_languages(app, db, world):
     found = anomalies.silent_processes(db, world.acme.id, TODAY, 6)
     with app.test_request_context():
         with force_locale("en"):
-            assert "No record of" in found[0].message
+            assert "No record of" in found[0].message and "internal-audit" not in found[0].message
         with force_locale("zh_CN"):
             assert "No record of" not in found[0].message

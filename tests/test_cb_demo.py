@@ -33,5 +33,8 @@ def test_demo_portfolio(app, db):
                 assert registry.is_valid(o.credit_code), o.slug
         leap = db.exec(select(Certificate).where(Certificate.number == "HR-Q-2024-0229")).one()
         assert leap.expiry_date == date(2027, 2, 28)
-        e = db.exec(select(Engagement).where(Engagement.certificate_id == leap.id)).one()
-        assert e.programme_slot == "surveillance2" and e.audit_time["initial"]
+        slots = {e.programme_slot: e for e in db.exec(select(Engagement).where(Engagement.certificate_id == leap.id)).all()}
+        assert set(slots) == {"surveillance1", "surveillance2", "recertification"}
+        assert slots["recertification"].audit_time["initial"]
+        demo = next(r for r in rows if r.org.slug == "demo")
+        assert not [d for d in demo.overdue if d[0].id == leap.id]

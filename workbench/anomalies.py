@@ -36,7 +36,11 @@ class Anomaly:
 
     @property
     def message(self) -> str:
-        p = self.params
+        p = dict(self.params)
+        if isinstance(p.get("title"), dict):  # the process's title in the reader's language
+            from workbench.i18n import lang
+
+            p["key"] = p["title"].get(lang()) or p["title"].get("zh") or p.get("key")
         if self.kind == "backfilled":
             return _("%(n)s record(s) of “%(key)s” were created more than %(days)s days after their activity date "
                      "(up to %(max)s days).", n=p["n"], key=p["key"], days=p["min_days"], max=p["max_days"])
@@ -74,6 +78,21 @@ def _seconds(db: Session, col):
     return cast(func.extract("epoch", col), Integer)
 
 
+def _titled(db: Session, org_id: int, found: list[Anomaly]) -> list[Anomaly]:
+    """Give each anomaly naming a process that process's {zh, en} title (the organization's adopted version)."""
+    keys = {a.params["key"] for a in found if a.params.get("key")}
+    if keys:
+        from workbench.models import ProcessTemplate
+
+        titles = {k: (body or {}).get("title") for k, body in db.exec(
+            select(ProcessTemplate.key, ProcessTemplate.body).join(Adoption, Adoption.template_id == ProcessTemplate.id)
+            .where(Adoption.org_id == org_id, Adoption.key.in_(keys))).all()}
+        for a in found:
+            if isinstance(titles.get(a.params.get("key")), dict):
+                a.params["title"] = titles[a.params["key"]]
+    return found
+
+
 def _utc(d: date) -> datetime:
     return datetime.combine(d, time.min, tzinfo=timezone.utc)
 
@@ -95,7 +114,7 @@ def backfilled(db: Session, org_id: int, start: date, end: date, min_days: int) 
         severity = "high" if n >= 10 or (max_lag or 0) > 4 * min_days else "medium" if n >= 3 else "low"
         out.append(Anomaly("backfilled", ids, severity, {"key": key, "n": int(n), "min_days": min_days,
                                                           "max_days": int(max_lag or 0)}))
-    return out
+    return _titled(db, org_id, out)
 
 
 def bursts(db: Session, org_id: int, before: date, window_days: int, factor: float,
@@ -120,11 +139,12 @@ def bursts(db: Session, org_id: int, before: date, window_days: int, factor: flo
         severity = "high" if n > 2 * factor * max(expected, 1.0) else "medium"
         out.append(Anomaly("burst", ids, severity, {"key": key, "n": n, "window_days": window_days,
                                                      "before": before.isoformat(), "expected": round(expected, 1)}))
-    return out
+    return _titled(db, org_id, out)
 
 
 def silent_processes(db: Session, org_id: int, today: date, months: int) -> list[Anomaly]:
-    """Adopted processes whose latest record (by record date, else creation) is more than `months` old."""
+    """Adopted processes in use (with at least one record) whose latest record (by record date, else
+    creation) is more than `months` old. A process never used is a readiness question, not an anomaly."""
     from workbench.schedules import add_months
 
     cutoff = add_months(today, -months)
@@ -132,16 +152,16 @@ def silent_processes(db: Session, org_id: int, today: date, months: int) -> list
                    func.max(Record.created_at).label("last_created"), func.max(Record.id).label("last_id"))
             .where(Record.org_id == org_id).group_by(Record.template_key).subquery())
     rows = db.exec(select(Adoption.key, last.c.last_date, last.c.last_created, last.c.last_id)
-                   .select_from(Adoption).outerjoin(last, last.c.key == Adoption.key)
+                   .select_from(Adoption).join(last, last.c.key == Adoption.key)
                    .where(Adoption.org_id == org_id).order_by(Adoption.key)).all()
     out = []
     for key, last_date, last_created, last_id in rows:
         latest = last_date or (last_created.date() if last_created else None)
         if latest is not None and latest >= cutoff:
             continue
-        out.append(Anomaly("silent", [int(last_id)] if last_id else [], "medium" if latest else "low",
+        out.append(Anomaly("silent", [int(last_id)] if last_id else [], "medium",
                            {"key": key, "months": months, "last": latest.isoformat() if latest else None}))
-    return out
+    return _titled(db, org_id, out)
 
 
 def rapid_fire(db: Session, org_id: int, start: date, end: date, count: int, minutes: int) -> list[Anomaly]:

@@ -282,7 +282,7 @@ def _extra_checks(db: Session, result: Readiness, org: Organization, recs: dict[
     for c in certificates.for_org(db, org.id):
         if std and c.standard not in std or certificates.effective_status(c, today) not in ("valid", "suspended"):
             continue
-        for s in certificates.slots_of(db, c):
+        for s in certificates.slots_of(db, c, today):
             st = s.status(today)
             if st in ("overdue", "due_soon"):
                 result.items.append(Item("programme", 0, FAIL if st == "overdue" else WARN,

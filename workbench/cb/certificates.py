@@ -92,10 +92,13 @@ def for_org(db: Session, org_id: int) -> list[Certificate]:
                         .order_by(Certificate.standard, Certificate.issue_date.desc())).all())
 
 
-def slots_of(db: Session, c: Certificate) -> list[programme.Slot]:
-    """The certificate's programme with the engagements held in each slot (their first access day)."""
+def slots_of(db: Session, c: Certificate, today: date | None = None) -> list[programme.Slot]:
+    """The certificate's programme with the engagements held in each slot (their first access day; an
+    engagement that has not started by `today` is planned, not held)."""
     held = {}
     for e in db.exec(select(Engagement).where(Engagement.certificate_id == c.id).order_by(Engagement.access_from)).all():
+        if today is not None and e.access_from.date() > today:
+            continue
         if e.programme_slot and e.programme_slot not in held:
             held[e.programme_slot] = (e.access_from.date(), e.id)
     return programme.slots(c.decision_date, c.expiry_date, held)
@@ -109,7 +112,7 @@ def programme_items(db: Session, org_id: int, today: date) -> list[tuple[Certifi
     for c in for_org(db, org_id):
         if effective_status(c, today) not in ("valid", "suspended"):
             continue
-        for s in slots_of(db, c):
+        for s in slots_of(db, c, today):
             if not s.held:
                 out.append((c, s, s.status(today)))
     order = {"overdue": 0, "due_soon": 1, "planned": 2}

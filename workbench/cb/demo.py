@@ -11,8 +11,7 @@ from sqlmodel import Session, select
 
 from workbench import library, records
 from workbench.cb import audit_time, certificates, grants
-from workbench.cb.models import Certificate, Grant
-from workbench.models import Membership, Organization, Record, User, utcnow
+from workbench.models import Membership, Organization, User, utcnow
 
 CB = ("huaren", "华认认证中心（示例认证机构）", "12100000400012345P")
 CB_USERS = [("cb@huaren.example", "李明（审核组长）", "auditor"), ("cbmanager@huaren.example", "刘洋（认证决定）", "manager")]
@@ -122,12 +121,32 @@ def seed(db: Session, today: date, password_hash: str) -> int:
             manager = db.exec(select(User).join(Membership, Membership.user_id == User.id).where(
                 Membership.org_id == org.id, Membership.role == "manager")).first()
             grants.grant(db, org, cb.slug, manager)
-    # the demo's engagement: surveillance 2 of the 9001 certificate, with its audit time
+    # 恒泰's overdue first surveillance, starting in three days (the burst came just before it)
     from workbench.audit.models import Engagement
+    from workbench.audit.service import create_engagement
+
+    hengtai_cert = next((c for c in issued if c.org_id == client.id), None)
+    now = utcnow()
+    create_engagement(db, client, boss, title=f"{today.year} 年第一次监督审核（质量）", audit_body=cb.name,
+                      standards=["ISO 9001:2015"], audit_type="surveillance", period_start=today - timedelta(days=365),
+                      period_end=today, scope_processes=[], scope_clauses=[], access_from=now + timedelta(days=3),
+                      access_until=now + timedelta(days=10), programme_slot="surveillance1",
+                      certificate_id=hengtai_cert.id if hengtai_cert else None)
+    # the demo's 9001 cycle (certificate of 29 February 2024): both surveillances held, recertification now
+    demo_boss = db.exec(select(User).where(User.email == "manager@demo.example")).first()
+    for slot, held in (("surveillance1", date(2025, 2, 10)), ("surveillance2", date(2026, 2, 5))):
+        if demo is None or not issued or held > today:
+            continue
+        start = datetime.combine(held, time(1), tzinfo=timezone.utc)
+        create_engagement(db, demo, demo_boss, title=f"{held.year} 年监督审核（质量）", audit_body=cb.name,
+                          standards=["ISO 9001:2015"], audit_type="surveillance", period_start=held - timedelta(days=365),
+                          period_end=held, scope_processes=[], scope_clauses=[], access_from=start,
+                          access_until=start + timedelta(days=2), programme_slot=slot, certificate_id=issued[0].id)
+    # the demo's current engagement: the recertification of that certificate, with its audit time
 
     e = db.exec(select(Engagement).where(Engagement.org_id == demo.id)).first() if demo else None
     if e is not None and issued:
-        e.certificate_id, e.programme_slot = issued[0].id, "surveillance2"
+        e.certificate_id, e.programme_slot = issued[0].id, "recertification"
         e.audit_time = audit_time.calculate(
             full_time=110, part_time_hours=260, shifts=2,
             standards=[{"standard": "ISO 9001:2015"}, {"standard": "ISO 14001:2015", "complexity": "medium"},

@@ -55,8 +55,8 @@ class ClientView:
     @property
     def risk(self) -> int:
         score = 5 * len(self.overdue) + sum(5 for _c, st in self.certificates if st == "suspended")
-        if self.readiness is not None:
-            score += 3 * len(self.readiness.failures) + len(self.readiness.warnings)
+        if self.readiness is not None:  # per area (check), not per item: 20 lapsed calibrations are one problem
+            score += 3 * len({i.check for i in self.readiness.failures}) + len({i.check for i in self.readiness.warnings})
         score += 3 * len(self.overdue_cas) + len(self.open_findings)
         score += sum(SEVERITY_POINTS.get(a.severity, 1) for a in self.anomalies)
         return score

@@ -67,8 +67,15 @@ def portfolio_page(org):
 @allow("org:read")
 def client_page(org, client):
     c = _client(client)
-    v = portfolio.client_view(get_session(), c, _today())
-    return render_template("cb/client.html", c=c, v=v, slot_label=programme.slot_label,
+    db = get_session()
+    v = portfolio.client_view(db, c, _today())
+    from workbench import library
+    from workbench.audit import readiness as readiness_mod
+    from workbench.audit.report import readiness_status_label
+
+    titles = {t.key: tr(t.body.get("title"), t.key) for t in library.processes(db, c)}
+    return render_template("cb/client.html", c=c, v=v, slot_label=programme.slot_label, titles=titles,
+                           check_title=readiness_mod.check_title, readiness_label=readiness_status_label,
                            status_label=certificates.status_label, statuses=CERT_STATUSES,
                            standards=certificates.STANDARDS, registry=registry,
                            credit_ok=registry.is_valid(c.credit_code or ""), today=_today())
@@ -170,7 +177,7 @@ def certificate_status(org, client, cid):
 def certification(org):
     db = get_session()
     certs = certificates.for_org(db, g.org.id)
-    slots = {c.id: certificates.slots_of(db, c) for c in certs}
+    slots = {c.id: certificates.slots_of(db, c, _today()) for c in certs}
     return render_template("cb/certification.html", certs=certs, slots=slots, today=_today(),
                            grants=grants.grants_of(db, g.org), bodies=grants.certification_bodies(db),
                            names={o.id: o.name for o in grants.certification_bodies(db)},
