@@ -168,3 +168,24 @@ def test_weekly_digest_reports_only_new_anomalies(app, db, cbw):
         assert all("甲公司" in d.text and d.items >= 1 for d in first)
         assert digest.run(db, "cqc", date.today()) == []  # nothing new since
         assert digest.run(db, "nosuch", date.today()) == []
+
+
+def test_an_insider_grant_without_its_chain_event_gives_no_access(app, db, cbw):
+    """A grant row inserted behind the application's back, or a revocation erased from the row, does not count:
+    the client's chain decides."""
+    from workbench.cb.models import Grant
+
+    other_mgr = cbw.users["outsider"]
+    db.add(Grant(client_org_id=cbw.other.id, cb_org_id=cbw.cb.id, granted_by=other_mgr.id))  # no cb_grant event
+    db.commit()
+    staff = client(app, cbw.users["cb_staff"])
+    assert staff.get("/o/cqc/portfolio/other/").status_code == 404
+    with app.test_request_context():
+        grants.revoke(db, cbw.acme, cbw.grant.id, cbw.users["manager"])
+        db.commit()
+    g = db.get(Grant, cbw.grant.id)
+    g.revoked_at = None  # the insider "un-revokes" the row
+    db.add(g)
+    db.commit()
+    assert staff.get("/o/cqc/portfolio/acme/").status_code == 404
+    assert "甲公司" not in staff.get("/o/cqc/portfolio/").get_data(as_text=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import date
 
 from flask_babel import gettext as _
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from workbench import trail
@@ -52,8 +53,12 @@ def issue(db: Session, org: Organization, user, *, standard: str, number: str, s
                     scope=scope or "", sites=sites or [], decision_date=decision, issue_date=issue_date,
                     expiry_date=programme.expiry(issue_date), headcount=headcount if headcount is not None else org.headcount,
                     scope_processes=scope_processes or [])
-    db.add(c)
-    db.flush()
+    try:
+        with db.begin_nested():  # two people issuing the same number at once: the second gets a 409
+            db.add(c)
+            db.flush()
+    except IntegrityError:
+        raise Conflict(_("Certificate number %(n)s is already issued.", n=number), field="number") from None
     trail.append(db, org.id, "certificate", actor=user, to_state="valid", data_digest=trail.digest(_fields(c)),
                  detail={"certificate": c.id, "issued": _fields(c)})
     return c

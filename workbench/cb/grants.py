@@ -2,7 +2,8 @@
 
 The client's manager grants and revokes (org:manage); each is an event in the client's chain. A
 certification-body user sees a client only while the grant is active — anything else is a 404, like
-another tenant's data.
+another tenant's data. "Active" is decided by the chain as well as the row: a grant row an insider inserts
+without its `cb_grant` event, or a revocation erased from the row but recorded in the chain, gives no access.
 """
 from __future__ import annotations
 
@@ -13,16 +14,31 @@ from workbench import trail
 from workbench.auth import roles_in
 from workbench.cb.models import Grant
 from workbench.errors import Conflict, NotFound, UserError
-from workbench.models import Organization, utcnow
+from workbench.models import Event, Organization, utcnow
 
 
 def certification_bodies(db: Session) -> list[Organization]:
     return list(db.exec(select(Organization).where(Organization.kind == "cb").order_by(Organization.name)).all())
 
 
+def chained(db: Session, client_id: int) -> dict[int, str]:
+    """grant id -> "granted" | "revoked", as the client's event chain records them."""
+    out: dict[int, str] = {}
+    for action, detail in db.exec(select(Event.action, Event.detail).where(
+            Event.org_id == client_id, Event.action.in_(["cb_grant", "cb_revoke"])).order_by(Event.seq)).all():
+        gid = (detail or {}).get("grant")
+        if isinstance(gid, int):
+            out[gid] = "revoked" if action == "cb_revoke" or out.get(gid) == "revoked" else "granted"
+    return out
+
+
 def active(db: Session, client_id: int, cb_id: int) -> Grant | None:
-    return db.exec(select(Grant).where(Grant.client_org_id == client_id, Grant.cb_org_id == cb_id,
-                                       Grant.revoked_at.is_(None))).first()
+    rows = db.exec(select(Grant).where(Grant.client_org_id == client_id, Grant.cb_org_id == cb_id,
+                                       Grant.revoked_at.is_(None)).order_by(Grant.id)).all()
+    if not rows:
+        return None
+    state = chained(db, client_id)
+    return next((g for g in rows if state.get(g.id) == "granted"), None)
 
 
 def grants_of(db: Session, client: Organization) -> list[Grant]:
@@ -57,9 +73,11 @@ def revoke(db: Session, client: Organization, grant_id: int, user) -> None:
 
 
 def clients(db: Session, cb: Organization) -> list[Organization]:
-    """The clients that currently grant `cb` access."""
-    return list(db.exec(select(Organization).join(Grant, Grant.client_org_id == Organization.id)
-                        .where(Grant.cb_org_id == cb.id, Grant.revoked_at.is_(None)).order_by(Organization.name)).all())
+    """The clients that currently grant `cb` access (each once, even if granted twice at the same moment)."""
+    candidates = db.exec(select(Organization).join(Grant, Grant.client_org_id == Organization.id)
+                         .where(Grant.cb_org_id == cb.id, Grant.revoked_at.is_(None)).distinct()
+                         .order_by(Organization.name)).all()
+    return [c for c in candidates if active(db, c.id, cb.id) is not None]
 
 
 def require_cb(db: Session, org: Organization, user) -> None:
