@@ -189,3 +189,14 @@ def test_an_insider_grant_without_its_chain_event_gives_no_access(app, db, cbw):
     db.commit()
     assert staff.get("/o/cqc/portfolio/acme/").status_code == 404
     assert "甲公司" not in staff.get("/o/cqc/portfolio/").get_data(as_text=True)
+
+
+def test_digest_command(app, db, cbw):
+    cli = app.test_cli_runner()
+    dry = cli.invoke(args=["portfolio", "digest", "--cb", "cqc", "--dry-run"])
+    assert dry.exit_code == 0 and "甲公司" in dry.output and "dry run" in dry.output
+    real = cli.invoke(args=["portfolio", "digest", "--cb", "cqc"])
+    assert real.exit_code == 0 and "2 digest(s)" in real.output
+    again = cli.invoke(args=["portfolio", "digest", "--cb", "cqc"])
+    assert again.exit_code == 0 and "0 digest(s)" in again.output
+    assert cli.invoke(args=["portfolio", "digest", "--today", "2026-02-30"]).exit_code != 0

@@ -141,10 +141,5 @@ def trail_verify(org_slug: str | None) -> None:
     sys.exit(1 if broken else 0)
 
 
-from workbench.cb.commands import register as _register_cb  # noqa: E402
-
-_register_cb(main)  # `workbench portfolio digest`
-
-
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -15,6 +15,8 @@ def register_blueprints(app: Flask) -> None:
 
     app.register_blueprint(studio.bp)
 
+    from workbench.cb import commands as cb_commands
     from workbench.views import cb
 
     app.register_blueprint(cb.bp)
+    app.register_blueprint(cb_commands.bp)  # `workbench portfolio digest`
