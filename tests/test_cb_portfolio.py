@@ -200,3 +200,21 @@ def test_digest_command(app, db, cbw):
     again = cli.invoke(args=["portfolio", "digest", "--cb", "cqc"])
     assert again.exit_code == 0 and "0 digest(s)" in again.output
     assert cli.invoke(args=["portfolio", "digest", "--today", "2026-02-30"]).exit_code != 0
+
+
+def test_two_grants_made_at_once_end_with_one_revocation(app, db, cbw):
+    """Two managers granting at the same moment may leave two open grants: revoking either ends the access."""
+    from workbench.cb.models import Grant
+
+    with app.test_request_context():
+        twin = Grant(client_org_id=cbw.acme.id, cb_org_id=cbw.cb.id, granted_by=cbw.users["manager"].id)
+        db.add(twin)
+        db.flush()
+        trail.append(db, cbw.acme.id, "cb_grant", actor=cbw.users["manager"], detail={"grant": twin.id, "cb": "cqc",
+                                                                                       "cb_org_id": cbw.cb.id})
+        db.commit()
+        assert [c.slug for c in grants.clients(db, cbw.cb)] == ["acme"]  # listed once
+        grants.revoke(db, cbw.acme, twin.id, cbw.users["manager"])
+        db.commit()
+        assert grants.active(db, cbw.acme.id, cbw.cb.id) is None
+    assert client(app, cbw.users["cb_staff"]).get("/o/cqc/portfolio/acme/").status_code == 404

@@ -4,6 +4,7 @@ IAF MD 1; stratification drawing more than the rule says why."""
 from __future__ import annotations
 
 import pytest
+from flask_babel import force_locale
 from sqlmodel import select
 
 from test_audit_sampling import DEFINITION, populated  # noqa: F401  (fixture)
@@ -13,7 +14,7 @@ from workbench.audit.models import Sample
 
 
 def test_judgement_rule_parsing_and_validation(app):
-    with app.test_request_context():
+    with app.test_request_context(), force_locale("en"):
         rule = sampling.make_rule("judgement", picked="#12, 15，18 12", rationale="上次审核不符合项涉及的批次")
         assert rule["picked"] == [12, 15, 18] and rule["kind"] == "judgement"
         for bad in [dict(picked="", rationale="投诉"), dict(picked="1 2", rationale=""), dict(picked="1 x", rationale="risk"),
@@ -27,7 +28,7 @@ def test_judgement_rule_parsing_and_validation(app):
 def test_judgement_sample_is_recorded_and_reverifies(app, db, world, populated):  # noqa: F811
     pop = sampling.population(db, world.acme.id, DEFINITION)
     picks = [pop.ids[7], pop.ids[2], pop.ids[40]]
-    with app.test_request_context():
+    with app.test_request_context(), force_locale("en"):
         rule = sampling.make_rule("judgement", picked=picks, rationale="客户投诉涉及的批次")
         s = sampling.create_sample(db, populated, DEFINITION, rule, 1, world.users["auditor"])
         db.commit()
@@ -70,7 +71,7 @@ def test_judgement_sample_through_the_web_and_the_command(acme, engaged, db, app
 
 
 def test_stratification_that_draws_more_says_why(app):
-    with app.test_request_context():
+    with app.test_request_context(), force_locale("en"):
         rule = sampling.make_rule("fixed", n=2, stratify="month")
         note = sampling.size_note(rule, 100, 5, ["a", "b", "c", "d", "e"] * 20)
         assert note and "5" in note and "2" in note

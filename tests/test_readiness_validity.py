@@ -3,11 +3,10 @@ period with their dates; registered instruments without calibration; internal au
 standard; licences not checked against the original; programme, permit, scope and headcount signals."""
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import date
 
-from test_audit_readiness import END, START, TODAY, Org, items
+from test_audit_readiness import Org, items
 
-from workbench.audit import readiness
 from workbench.cb import certificates
 
 

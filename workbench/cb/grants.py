@@ -51,6 +51,8 @@ def grant(db: Session, client: Organization, cb_slug: str, user) -> Grant:
         raise UserError(_("No certification body with this identifier."), field="cb")
     if cb.id == client.id:
         raise UserError(_("An organization cannot grant access to itself."), field="cb")
+    # two managers granting at once: the client's row lock (as the chain takes it) makes the second see the first
+    db.exec(select(Organization.id).where(Organization.id == client.id).with_for_update(key_share=True)).one()
     if active(db, client.id, cb.id):
         raise Conflict(_("%(cb)s already has access.", cb=cb.name), field="cb")
     g = Grant(client_org_id=client.id, cb_org_id=cb.id, granted_by=getattr(user, "id", None))
@@ -61,15 +63,18 @@ def grant(db: Session, client: Organization, cb_slug: str, user) -> Grant:
 
 
 def revoke(db: Session, client: Organization, grant_id: int, user) -> None:
+    """Revoke the grant — and any other grant to the same body still open (two granted at once), so that
+    revoking always ends the body's access."""
     g = db.get(Grant, grant_id)
     if g is None or g.client_org_id != client.id:
         raise NotFound(_("No such grant."))
-    if g.revoked_at is not None:
-        return
-    g.revoked_at, g.revoked_by = utcnow(), getattr(user, "id", None)
-    db.add(g)
     cb = db.get(Organization, g.cb_org_id)
-    trail.append(db, client.id, "cb_revoke", actor=user, detail={"grant": g.id, "cb": cb.slug, "cb_org_id": cb.id})
+    state = chained(db, client.id)
+    for row in db.exec(select(Grant).where(Grant.client_org_id == client.id, Grant.cb_org_id == g.cb_org_id)).all():
+        if row.revoked_at is None or state.get(row.id) == "granted":
+            row.revoked_at, row.revoked_by = row.revoked_at or utcnow(), row.revoked_by or getattr(user, "id", None)
+            db.add(row)
+            trail.append(db, client.id, "cb_revoke", actor=user, detail={"grant": row.id, "cb": cb.slug, "cb_org_id": cb.id})
 
 
 def clients(db: Session, cb: Organization) -> list[Organization]:
