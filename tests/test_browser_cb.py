@@ -83,3 +83,32 @@ def test_cb_day_phone(demo_app):
         finally:
             ctx.close()
             browser.close()
+
+
+def test_coverage_fits_a_phone_without_a_nested_scroll_box(demo_app):
+    from playwright.sync_api import sync_playwright
+
+    with live_server(demo_app) as base, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        ctx = browser.new_context(locale="zh-CN", viewport={"width": 390, "height": 844}, is_mobile=True)
+        try:
+            page = ctx.new_page()
+            sign_in(page, base, "auditor@demo.example", DEMO_PASSWORD)
+            page.goto(base + "/o/demo/audit/")
+            page.click("table.data a[href*='/audit/e/']")
+            page.wait_for_url("**/audit/e/*/")
+            page.goto(page.url + "coverage")
+            assert page.evaluate("document.documentElement.scrollWidth") <= 392
+            scrollers = page.evaluate("""[...document.querySelectorAll('main *')].filter(e => {
+                const s = getComputedStyle(e); return (s.overflowX === 'auto' || s.overflowX === 'scroll' ||
+                s.overflowY === 'auto' || s.overflowY === 'scroll') && e.scrollHeight > e.clientHeight + 2}).length""")
+            assert scrollers == 0
+            groups = page.locator("details.cov-group")
+            assert groups.count() >= 10
+            groups.first.locator("summary").click()  # collapsible
+            assert groups.first.get_attribute("open") is None
+            assert page.locator("td.cov-partial, td.cov-future").count() > 0  # the current month is marked
+            shot(page, "coverage-phone")
+        finally:
+            ctx.close()
+            browser.close()
