@@ -618,7 +618,6 @@ def report(org, eid):
     e = _engagement(eid)
     rep = report_mod.gather(get_session(), g.org, e, lang())
     return render_template("audit/report.html", e=e, rep=rep, describe_rule=sampling.describe_rule,
-                           size_note=sampling.sample_size_note,
                            definition_text=lambda d: report_mod.definition_text(d, rep.titles),
                            check_title=readiness_mod.check_title, status_label=report_mod.readiness_status_label)
 

@@ -309,4 +309,7 @@ def _globals():
             return []
         return [t for t in certificates.programme_items(get_session(), org.id, _today()) if t[2] in ("overdue", "due_soon")]
 
-    return {"cb_programme": cb_programme, "audit_days_for": audit_time.for_slot, "slot_label": programme.slot_label}
+    from workbench.audit.sampling import sample_size_note
+
+    return {"cb_programme": cb_programme, "audit_days_for": audit_time.for_slot, "slot_label": programme.slot_label,
+            "sample_size_note": sample_size_note}
