@@ -143,6 +143,13 @@ def test_engagement_audit_time_and_slot(app, db, cbw):
     assert "IAF MD 11" in page and "9.5" in page
     report = mgr.get(f"/o/acme/audit/e/{e.id}/report").get_data(as_text=True)
     assert "9.5" in report and "IAF MD 5" in report
+    import io
+
+    from openpyxl import load_workbook
+
+    wb = load_workbook(io.BytesIO(mgr.get(f"/o/acme/audit/e/{e.id}/report.xlsx").data))
+    sheet = wb.worksheets[-1]
+    assert any("9.5" in str(c.value) for row in sheet.iter_rows() for c in row)
 
 
 def test_registry_facts_credit_code_checked(app, db, cbw):
