@@ -108,6 +108,12 @@ def test_certificate_issue_and_status_change(app, db, cbw):
                                                                  "scope": "精密零件加工", "headcount": "40"})
     assert resp.status_code == 303
     cert = db.exec(select(Certificate).where(Certificate.number == "CQC-Q-2024-001")).one()
+    dup = boss.post("/o/cqc/portfolio/acme/certificates", data={"csrf_token": tok, "standard": "ISO 14001:2015",
+                                                                "number": "CQC-Q-2024-001", "issue_date": "2025-01-02",
+                                                                "scope": "第二次输入的范围"})
+    assert dup.status_code == 409 and "第二次输入的范围" in dup.get_data(as_text=True)  # the input is kept
+    bad = boss.post("/o/cqc/portfolio/acme/certificates", data={"csrf_token": tok, "number": "X", "issue_date": "2025-02-30"})
+    assert bad.status_code == 422
     assert cert.expiry_date == date(2027, 2, 28) and cert.cb_org_id == cbw.cb.id
     resp = boss.post(f"/o/cqc/portfolio/acme/certificates/{cert.id}/status",
                      data={"csrf_token": tok, "status": "suspended", "reason": "监督审核逾期"})
@@ -155,7 +161,8 @@ def test_engagement_audit_time_and_slot(app, db, cbw):
 def test_registry_facts_credit_code_checked(app, db, cbw):
     mgr = client(app, cbw.users["manager"])
     tok = csrf_from(mgr.get("/o/acme/certification").get_data(as_text=True))
-    mgr.post("/o/acme/certification/registry", data={"csrf_token": tok, "credit_code": "91350100M000100Y44"})
+    resp = mgr.post("/o/acme/certification/registry", data={"csrf_token": tok, "credit_code": "91350100M000100Y44"})
+    assert resp.status_code == 422 and "91350100M000100Y44" in resp.get_data(as_text=True)
     db.refresh(cbw.acme)
     assert cbw.acme.credit_code is None
     mgr.post("/o/acme/certification/registry", data={"csrf_token": tok, "credit_code": "91350100m000100y43",

@@ -65,7 +65,7 @@ def portfolio_page(org):
 
 @bp.route("/o/<org>/portfolio/<client>/")
 @allow("org:read")
-def client_page(org, client):
+def client_page(org, client, form=None, error=None, status=200):
     c = _client(client)
     db = get_session()
     v = portfolio.client_view(db, c, _today())
@@ -77,8 +77,8 @@ def client_page(org, client):
     return render_template("cb/client.html", c=c, v=v, slot_label=programme.slot_label, titles=titles,
                            check_title=readiness_mod.check_title, readiness_label=readiness_status_label,
                            status_label=certificates.status_label, statuses=CERT_STATUSES,
-                           standards=certificates.STANDARDS, registry=registry,
-                           credit_ok=registry.is_valid(c.credit_code or ""), today=_today())
+                           standards=certificates.STANDARDS, registry=registry, form=form or {}, error=error,
+                           credit_ok=registry.is_valid(c.credit_code or ""), today=_today()), status
 
 
 @bp.route("/o/<org>/portfolio/<client>/anomaly")
@@ -141,10 +141,9 @@ def issue_certificate(org, client):
                            sites=[s.strip() for s in request.form.get("sites", "").splitlines() if s.strip()][:50],
                            headcount=int(headcount) if headcount.isdigit() else None,
                            scope_processes=request.form.getlist("scope_processes")[:100])
-    except UserError as err:
+    except UserError as err:  # 409 for a number issued meanwhile, 422 otherwise; the form keeps what was typed
         db.rollback()
-        flash(err.message, "error")
-        return redirect(url_for("cb.client_page", org=g.org.slug, client=c.slug), code=303)
+        return client_page(org=org, client=client, form=request.form, error=err.message, status=err.status)
     db.commit()
     flash(_("Certificate issued."), "success")
     return redirect(url_for("cb.client_page", org=g.org.slug, client=c.slug), code=303)
@@ -174,7 +173,7 @@ def certificate_status(org, client, cid):
 
 @bp.route("/o/<org>/certification")
 @allow("org:read")
-def certification(org):
+def certification(org, form=None, error=None, status=200):
     db = get_session()
     certs = certificates.for_org(db, g.org.id)
     slots = {c.id: certificates.slots_of(db, c, _today()) for c in certs}
@@ -182,8 +181,8 @@ def certification(org):
                            grants=grants.grants_of(db, g.org), bodies=grants.certification_bodies(db),
                            names={o.id: o.name for o in grants.certification_bodies(db)},
                            slot_label=programme.slot_label, status_label=certificates.status_label,
-                           effective=certificates.effective_status, registry=registry,
-                           credit_ok=registry.is_valid(g.org.credit_code or ""))
+                           effective=certificates.effective_status, registry=registry, form=form or {}, error=error,
+                           credit_ok=registry.is_valid(g.org.credit_code or "")), status
 
 
 @bp.route("/o/<org>/certification/grant", methods=["POST"])
@@ -226,10 +225,9 @@ def registry_facts(org):
         if raw and _date("discharge_permit_expiry") is None:
             raise UserError(_("Dates must be written as YYYY-MM-DD."), field="discharge_permit_expiry")
         g.org.discharge_permit_expiry = _date("discharge_permit_expiry") if raw else None
-    except UserError as err:
+    except UserError as err:  # 422 with what was typed kept
         db.rollback()
-        flash(err.message, "error")
-        return redirect(url_for("cb.certification", org=g.org.slug), code=303)
+        return certification(org=org, form=request.form, error=err.message, status=err.status)
     db.add(g.org)
     db.commit()
     flash(_("Saved."), "success")
