@@ -142,3 +142,14 @@ def test_credit_code_invalid(app, code):
         assert not registry.is_valid(code)
         with pytest.raises(UserError):
             registry.validate(code)
+
+
+@pytest.mark.parametrize("bad", [dict(full_time="1e999999"), dict(full_time="٣"), dict(part_time_hours="1e99999"),
+                                 dict(full_time="-1"), dict(shifts="0"), dict(sites="x"), dict(full_time="12.5"),
+                                 dict(adjustments=[{"percent": "1e9999", "reason": "x"}]),
+                                 dict(adjustments=[{"percent": "1 0", "reason": "x"}])])
+def test_audit_time_rejects_malformed_input_without_crashing(app, bad):
+    kw = dict(full_time="10", standards=[{"standard": "ISO 9001:2015"}])
+    kw.update(bad)
+    with app.test_request_context(), pytest.raises(UserError):
+        audit_time.calculate(**kw)

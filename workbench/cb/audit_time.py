@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from functools import lru_cache
@@ -93,11 +94,14 @@ class AuditTime:
         return asdict(self)
 
 
+NUMBER = re.compile(r"^[+-]?[0-9]{1,7}(\.[0-9]{1,3})?$")  # plain decimals only: no exponents, no huge values
+
+
 def _percent(v) -> Fraction:
-    try:
-        return Fraction(str(v).strip().rstrip("%"))
-    except (ValueError, ZeroDivisionError):
-        raise UserError(_("A percentage must be a number such as 10 or -15."), field="adjustments") from None
+    text = str(v).strip().rstrip("%").strip()
+    if not NUMBER.match(text):
+        raise UserError(_("A percentage must be a number such as 10 or -15."), field="adjustments")
+    return Fraction(text)
 
 
 def calculate(*, full_time: int, part_time_hours: float = 0, shifts: int = 1, standards: list[dict],
@@ -112,11 +116,11 @@ def calculate(*, full_time: int, part_time_hours: float = 0, shifts: int = 1, st
     for s in standards:
         if s.get("standard") not in known:
             raise UserError(_("No audit-time table for %(s)s.", s=s.get("standard")), field="standards")
-    try:
-        full_time, shifts, sites = int(full_time), int(shifts), int(sites)
-        part = Fraction(str(part_time_hours or 0))
-    except (TypeError, ValueError):
-        raise UserError(_("Numbers of personnel, shifts and sites must be whole numbers."), field="full_time") from None
+    if not all(NUMBER.match(str(x).strip()) and "." not in str(x) for x in (full_time, shifts, sites)) \
+            or not NUMBER.match(str(part_time_hours or 0).strip()):
+        raise UserError(_("Numbers of personnel, shifts and sites must be whole numbers."), field="full_time")
+    full_time, shifts, sites = int(str(full_time).strip()), int(str(shifts).strip()), int(str(sites).strip())
+    part = Fraction(str(part_time_hours or 0).strip())
     if full_time < 0 or part < 0 or shifts < 1 or sites < 1:
         raise UserError(_("Numbers of personnel, shifts and sites cannot be negative."), field="full_time")
     fte = math.ceil(part / FULL_TIME_HOURS)

@@ -139,7 +139,7 @@ def issue_certificate(org, client):
                            scope=request.form.get("scope", "")[:4000], issue_date=issued,
                            decision_date=_date("decision_date"), cb_org=g.org,
                            sites=[s.strip() for s in request.form.get("sites", "").splitlines() if s.strip()][:50],
-                           headcount=int(headcount) if headcount.isdigit() else None,
+                           headcount=int(headcount) if headcount.isascii() and headcount.isdigit() and len(headcount) <= 7 else None,
                            scope_processes=request.form.getlist("scope_processes")[:100])
     except UserError as err:  # 409 for a number issued meanwhile, 422 otherwise; the form keeps what was typed
         db.rollback()
