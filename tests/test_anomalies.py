@@ -96,3 +96,14 @@ def test_messages_in_both_languages(app, db, world):
             assert "No record of" in found[0].message and "internal-audit" not in found[0].message
         with force_locale("zh_CN"):
             assert "No record of" not in found[0].message
+
+
+def test_rapid_fire_separate_episodes_and_a_window_across_minute_boundaries(db, world):
+    p = Planted(db, world)
+    day = date(2026, 11, 12)
+    morning = [p.rec("training-record", day, at(day, 8, 59, 50 + 30 * i), user="manager") for i in range(10)]  # 8:59:50–9:04:20
+    evening = [p.rec("training-record", day, at(day, 18, 0, 10 * i), user="manager") for i in range(12)]
+    found = anomalies.rapid_fire(db, world.acme.id, date(2026, 11, 1), TODAY, 10, 5)
+    assert [sorted(a.record_ids) for a in found] == [sorted(r.id for r in morning), sorted(r.id for r in evening)]
+    assert [a.params["n"] for a in found] == [10, 12]
+    assert len(anomalies.rapid_fire(db, world.acme.id, date(2026, 11, 1), TODAY, 11, 4)) == 1  # only the evening

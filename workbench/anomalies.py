@@ -17,7 +17,6 @@ from datetime import date, datetime, time, timedelta, timezone
 
 from flask_babel import gettext as _
 from sqlalchemy import Float, Integer, and_, cast, func
-from sqlalchemy.orm import aliased
 from sqlmodel import Session, select
 
 from workbench.models import Adoption, Record, User
@@ -166,30 +165,32 @@ def silent_processes(db: Session, org_id: int, today: date, months: int) -> list
 
 def rapid_fire(db: Session, org_id: int, start: date, end: date, count: int, minutes: int) -> list[Anomaly]:
     """One person creating at least `count` records within `minutes` minutes (created in [start, end]).
-    A self-join counts, for each record, the same person's records in the following `minutes`; overlapping
-    windows of one person are reported once."""
-    a, b = aliased(Record), aliased(Record)
-    span = minutes * 60
-    sa, sb = _seconds(db, a.created_at), _seconds(db, b.created_at)
-    period = lambda r: and_(r.org_id == org_id, r.created_by.is_not(None), r.created_at >= _utc(start),  # noqa: E731
-                            r.created_at < _utc(end + timedelta(days=1)))
-    rows = db.exec(select(a.id, a.created_by, a.created_at, func.count(b.id), func.max(b.id))
-                   .join(b, and_(b.created_by == a.created_by, sb >= sa, sb <= sa + span))
-                   .where(period(a), period(b))
-                   .group_by(a.id, a.created_by, a.created_at).having(func.count(b.id) >= count)
-                   .order_by(a.created_by, a.created_at)).all()
+    A window function compares each record with the same person's (count−1)-th next one (O(n log n), no
+    self-join); overlapping windows of one person are merged into one episode."""
+    count, span = max(2, int(count)), int(minutes) * 60
+    secs = _seconds(db, Record.created_at)
+    period = and_(Record.org_id == org_id, Record.created_by.is_not(None), Record.created_at >= _utc(start),
+                  Record.created_at < _utc(end + timedelta(days=1)))
+    ahead = func.lead(secs, count - 1).over(partition_by=Record.created_by, order_by=(Record.created_at, Record.id))
+    sub = select(Record.created_by.label("uid"), Record.created_at.label("at"), secs.label("s"),
+                 ahead.label("ahead")).where(period).subquery()
+    starts = db.exec(select(sub.c.uid, sub.c.at, sub.c.s).where(sub.c.ahead.is_not(None), sub.c.ahead - sub.c.s <= span)
+                     .order_by(sub.c.uid, sub.c.s)).all()
+    episodes: list[list] = []  # [uid, first start (datetime), last start (seconds), first start (seconds)]
+    for uid, at, s in starts:
+        if episodes and episodes[-1][0] == uid and s <= episodes[-1][2] + span:
+            episodes[-1][2] = s
+        else:
+            episodes.append([uid, at, s, s])
+    names = dict(db.exec(select(User.id, User.name).where(User.id.in_({e[0] for e in episodes} or {0}))).all())
     out: list[Anomaly] = []
-    covered: dict[int, datetime] = {}  # user -> end of the last reported window
-    names = dict(db.exec(select(User.id, User.name).where(User.id.in_({r[1] for r in rows} or {0}))).all())
-    for rid, uid, at, n, _last in rows:
+    for uid, at, last_s, first_s in episodes:
         at_utc = at if at.tzinfo else at.replace(tzinfo=timezone.utc)
-        if uid in covered and at_utc <= covered[uid]:
-            continue
-        until = at_utc + timedelta(seconds=span)
-        covered[uid] = until
-        ids = _ids(db, select(Record.id).where(period(Record), Record.created_by == uid, Record.created_at >= at_utc,
-                                               Record.created_at <= until))
+        until = at_utc + timedelta(seconds=last_s - first_s + span)
+        where = and_(period, Record.created_by == uid, Record.created_at >= at_utc, Record.created_at <= until)
+        n = db.exec(select(func.count(Record.id)).where(where)).one()
         severity = "high" if n >= 3 * count else "medium"
-        out.append(Anomaly("rapid_fire", ids, severity, {"who": names.get(uid, f"#{uid}"), "who_id": uid, "n": int(n),
-                                                          "minutes": minutes, "at": at_utc.strftime("%Y-%m-%d %H:%M")}))
+        out.append(Anomaly("rapid_fire", _ids(db, select(Record.id).where(where)), severity,
+                           {"who": names.get(uid, f"#{uid}"), "who_id": uid, "n": int(n), "minutes": minutes,
+                            "at": at_utc.strftime("%Y-%m-%d %H:%M")}))
     return out
