@@ -232,3 +232,15 @@ def test_two_grants_made_at_once_end_with_one_revocation(app, db, cbw):
         db.commit()
         assert grants.active(db, cbw.acme.id, cbw.cb.id) is None
     assert client(app, cbw.users["cb_staff"]).get("/o/cqc/portfolio/acme/").status_code == 404
+
+
+def test_client_dashboard_shows_overdue_and_upcoming_certification_audits(app, db, cbw):
+    with app.test_request_context():
+        from workbench.cb import certificates
+
+        certificates.issue(db, cbw.acme, cbw.users["cb_manager"], standard="ISO 9001:2015", number="DASH-1", scope="",
+                           issue_date=date.today() - timedelta(days=400), cb_org=cbw.cb)
+        db.commit()
+    page = client(app, cbw.users["member"]).get("/o/acme/?lang=en").get_data(as_text=True)
+    assert "Certification audits due" in page and "DASH-1" in page and "Surveillance audit 1" in page
+    assert "overdue" in page
