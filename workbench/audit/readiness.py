@@ -267,7 +267,11 @@ def _extra_checks(db: Session, result: Readiness, org: Organization, recs: dict[
     except ImportError:
         due_reviews = None
     if due_reviews is not None:
-        overdue = [d for d in due_reviews(db, org, today) if getattr(d, "status", "overdue") == "overdue"]
+        import inspect
+
+        takes_today = len(inspect.signature(due_reviews).parameters) >= 3  # (db, org[, today]): the docs branch's API
+        items = due_reviews(db, org, today) if takes_today else due_reviews(db, org)
+        overdue = [d for d in items if getattr(d, "status", "overdue") == "overdue"]
         if overdue:
             result.items.append(Item("documents", 1, WARN, "documents_overdue", "document-control",
                                      records=[getattr(d, "record", None) for d in overdue if getattr(d, "record", None)],
