@@ -30,7 +30,7 @@ from datetime import date
 from flask_babel import gettext as _
 from sqlmodel import Session, select
 
-from workbench import library
+from workbench import library, signatures
 from workbench.audit import validity
 from workbench.models import Organization, ProcessTemplate, Record
 from workbench.workflow import is_final
@@ -154,6 +154,7 @@ def check_title(check: str) -> str:
         "equipment": _("Equipment for the scope"),
         "scope": _("Scope since certification"),
         "headcount": _("Headcount and audit time"),
+        signatures.READINESS_CHECK: signatures.readiness_title(),
     }.get(check, check)
 
 
@@ -383,6 +384,7 @@ def check(db: Session, org: Organization, start: date, end: date, standards: lis
             continue
         _expiry_items(result, name, key, cause, recs, bodies, adopted, start, end, today)
     _extra_checks(db, result, org, recs, adopted, std, processes, start, end, today)
+    result.items += signatures.readiness_items(db, org.id, start, end)  # edited after signature (svc)
     order = {n: i for i, n in enumerate(CHECK_ORDER)}
     result.items.sort(key=lambda i: (order.get(i.check, 99), STATUS_ORDER[i.status], i.template_key, i.subject or ""))
     return result

@@ -49,6 +49,8 @@ def definition_text(d: dict, titles: dict[str, str]) -> str:
         parts.append(_("clause: %(s)s %(c)s", s=d.get("standard") or "", c=d["clause"]))
     if d.get("state"):
         parts.append(_("state: %(s)s", s=d["state"]))
+    if d.get("edited_after_signature"):
+        parts.append(_("only records edited after signature"))
     return "; ".join(parts)
 
 

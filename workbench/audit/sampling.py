@@ -355,7 +355,8 @@ def population(db: Session, org_id: int, definition: dict, stratify: str | None 
     """The records of the organization matching the definition, sorted by id.
 
     definition: {"start", "end"} (ISO dates, on record_date), optional "process" (template key), "standard" +
-    "clause" (records whose template version serves the clause or a sub-clause), "state".
+    "clause" (records whose template version serves the clause or a sub-clause), "state",
+    "edited_after_signature" (true: only records edited while a signature was in force).
     """
     from workbench.models import ProcessTemplate, Record
 
@@ -371,6 +372,11 @@ def population(db: Session, org_id: int, definition: dict, stratify: str | None 
     if definition.get("state"):
         q = q.where(Record.state == definition["state"])
     rows = db.exec(q.order_by(Record.id)).all()
+    if definition.get("edited_after_signature"):  # records edited while a signature was in force
+        from workbench.signatures import edited_after_signature
+
+        flagged = edited_after_signature(db, org_id)
+        rows = [r for r in rows if r[0] in flagged]
     if definition.get("clause"):
         tids = {r[1] for r in rows}
         bodies = {t.id: t.body for t in db.exec(select(ProcessTemplate).where(ProcessTemplate.id.in_(tids))).all()} if tids else {}

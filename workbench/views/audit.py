@@ -20,7 +20,7 @@ from flask_login import current_user
 from sqlmodel import select
 
 import forms
-from workbench import clauses, library, records, trail
+from workbench import clauses, library, records, signatures, trail
 from workbench.audit import coverage as coverage_mod
 from workbench.audit import readiness as readiness_mod
 from workbench.audit import report as report_mod
@@ -74,10 +74,7 @@ def _titles() -> dict[str, str]:
 
 
 def _record(rid: int) -> Record:
-    rec = get_session().get(Record, rid)
-    if rec is None or rec.org_id != g.org.id:
-        abort(404)
-    return rec
+    return records.get(get_session(), g.org.id, rid)
 
 
 def _back_to_engagement(e: Engagement):
@@ -263,8 +260,8 @@ def _sample_form_values(e: Engagement, source) -> dict:
             "start": source.get("start", e.period_start.isoformat()), "end": source.get("end", e.period_end.isoformat()),
             "kind": source.get("kind", "sqrt"), "audit_type": source.get("audit_type", e.audit_type),
             "n": source.get("n", "5"), "percent": source.get("percent", "10"), "stratify": source.get("stratify", ""),
-            "seed": source.get("seed", "").strip(), "picked": source.get("picked", "")[:5000],
-            "rationale": source.get("rationale", "")[:2000]}
+            "seed": source.get("seed", "").strip(), "edited_after_signature": source.get("edited_after_signature") == "1",
+            "picked": source.get("picked", "")[:5000], "rationale": source.get("rationale", "")[:2000]}
 
 
 def _sample_inputs(e: Engagement, v: dict) -> tuple[dict, dict, list[str]]:
@@ -277,6 +274,8 @@ def _sample_inputs(e: Engagement, v: dict) -> tuple[dict, dict, list[str]]:
         errors.append(_("The period ends before it starts."))
     definition = {"start": start.isoformat() if start else None, "end": end.isoformat() if end else None,
                   "process": v["process"] or None, "standard": None, "clause": None, "state": v["state"] or None}
+    if v["edited_after_signature"]:
+        definition["edited_after_signature"] = True
     if v["process"] and library.adopted(get_session(), g.org, v["process"]) is None:
         errors.append(_("Unknown process."))
     if v["clause"]:
@@ -357,7 +356,8 @@ def _sample_page(e: Engagement, s: Sample, verification=None):
                            definition_text=report_mod.definition_text(s.definition, _titles()),
                            is_auditor=_is_auditor(e), verification=verification,
                            size_note=sampling.sample_size_note(s),
-                           remaining=s.population_size - len(s.drawn))
+                           remaining=s.population_size - len(s.drawn),
+                           signed_edits=signatures.edited_after_signature(db, g.org.id, s.drawn))
 
 
 @bp.route("/e/<int:eid>/s/<int:sid>")
@@ -405,14 +405,12 @@ def sample_more(org, eid, sid):
 
 
 def _evidence_page(e: Engagement, rec: Record, form: dict | None = None, errors: list[str] | None = None, status: int = 200):
-    from workbench.views.records import link_choices
-
     db = get_session()
     tpl = db.get(ProcessTemplate, rec.template_id)  # the version the record was made with
     body = tpl.body
     tz = service.org_tz(g.org)
     sections = forms.build_form(body["schema"], body.get("ui"), forms.flatten(body["schema"], rec.data, tz), {}, lang(),
-                                link_choices(tpl))
+                                records.link_choices(db, g.org.id, tpl))
     events = db.exec(select(Event).where(Event.org_id == g.org.id, Event.record_id == rec.id).order_by(Event.seq)).all()
     check = trail.verify(db, g.org.id, record_id=rec.id)
     atts = db.exec(select(Attachment).where(Attachment.org_id == g.org.id, Attachment.record_id == rec.id).order_by(Attachment.id)).all()
@@ -429,6 +427,8 @@ def _evidence_page(e: Engagement, rec: Record, form: dict | None = None, errors:
         i = s.drawn.index(rec.id)
         prev_id = s.drawn[i - 1] if i > 0 else None
         next_id = s.drawn[i + 1] if i + 1 < len(s.drawn) else None
+    history = signatures.of_record(db, rec, events)
+    edit_diffs = signatures.diffs(db, rec, history, records.labels(body["schema"], lang()))
     clause_choices = [c for c in body.get("clauses", []) if c["standard"] in e.standards]
     default = clause_choices[0] if clause_choices else {"standard": e.standards[0], "clause": ""}
     form = form or {"grade": "minor", "standard": default["standard"], "clause": default["clause"], "statement": ""}
@@ -436,7 +436,8 @@ def _evidence_page(e: Engagement, rec: Record, form: dict | None = None, errors:
                            revisions=records.revisions(db, rec), attachments=atts, links=records.linked(db, rec, tpl), people=people,
                            verdict=verdict, findings=findings, sample=s, prev_id=prev_id, next_id=next_id,
                            is_auditor=_is_auditor(e), grades=GRADES, clause_choices=clause_choices, form=form,
-                           errors=errors or []), status
+                           errors=errors or [], signatures=history.signatures, signed_edits=history.edits,
+                           edit_diffs=edit_diffs), status
 
 
 @bp.route("/e/<int:eid>/r/<int:record_id>")
