@@ -31,7 +31,7 @@ from flask_babel import gettext as _
 from sqlmodel import Session, select
 
 from workbench import library, signatures
-from workbench.audit import validity
+from workbench.audit import seals, validity
 from workbench.models import Organization, ProcessTemplate, Record
 from workbench.workflow import is_final
 
@@ -155,6 +155,7 @@ def check_title(check: str) -> str:
         "scope": _("Scope since certification"),
         "headcount": _("Headcount and audit time"),
         signatures.READINESS_CHECK: signatures.readiness_title(),
+        "chain": _("Event chain extends the sealed heads"),
     }.get(check, check)
 
 
@@ -385,6 +386,9 @@ def check(db: Session, org: Organization, start: date, end: date, standards: lis
         _expiry_items(result, name, key, cause, recs, bodies, adopted, start, end, today)
     _extra_checks(db, result, org, recs, adopted, std, processes, start, end, today)
     result.items += signatures.readiness_items(db, org.id, start, end)  # edited after signature (svc)
+    chain = seals.readiness_item(db, org.id)  # the event chain still extends every sealed head (issue #9.2)
+    if chain is not None:
+        result.items.append(chain)
     order = {n: i for i, n in enumerate(CHECK_ORDER)}
     result.items.sort(key=lambda i: (order.get(i.check, 99), STATUS_ORDER[i.status], i.template_key, i.subject or ""))
     return result

@@ -403,10 +403,10 @@ def payload(sample) -> dict:
             "draws": [int(d["count"]) for d in sample.draws]}
 
 
-def sample_digest(sample) -> str:
-    from workbench.trail import digest
+def sample_digest(sample, scheme: int | None = None) -> str:
+    from workbench.trail import SCHEME, digest
 
-    return digest(payload(sample))
+    return digest(payload(sample), scheme or SCHEME)
 
 
 def _chain(db: Session, sample, user, action: str) -> None:
@@ -481,13 +481,13 @@ def verify_sample(db: Session, sample) -> SampleVerification:
         result.problems.append(_("The draw history does not add up to the sample's size."))
     result.problems += verify_draw(sample.population_ids, sample.strata, sample.rule, sample.seed, sample.drawn,
                                    first, sample.population_size)
-    actual = sample_digest(sample)
-    if actual != sample.digest:
-        result.problems.append(_("The stored sample was changed after it was drawn (digest mismatch)."))
     events = [e for e in db.exec(select(Event).where(Event.org_id == sample.org_id,
                                                      Event.action.in_(["audit_sample", "audit_sample_more"]))
                                  .order_by(Event.seq)).all()
               if (e.detail or {}).get("sample") == sample.id]
+    actual = sample_digest(sample, trail.scheme_of(events[-1]) if events else None)  # the scheme it was chained with
+    if actual != sample.digest:
+        result.problems.append(_("The stored sample was changed after it was drawn (digest mismatch)."))
     if not events:
         result.problems.append(_("The sample is not recorded in the event chain."))
     elif events[-1].data_digest != actual:

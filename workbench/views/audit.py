@@ -11,8 +11,10 @@ from __future__ import annotations
 import io
 import sys
 from datetime import date, timedelta
+from pathlib import Path
 
 import click
+
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
@@ -24,11 +26,12 @@ from workbench import clauses, library, records, signatures, trail
 from workbench.audit import coverage as coverage_mod
 from workbench.audit import readiness as readiness_mod
 from workbench.audit import report as report_mod
-from workbench.audit import sampling, service
+from workbench.audit import bundle as bundle_mod
+from workbench.audit import sampling, seals, service
 from workbench.audit.models import AUDIT_TYPES, GRADES, Check, Engagement, Finding, Sample
 from workbench.db import get_session
 from workbench.i18n import lang, tr
-from workbench.models import Attachment, Event, ProcessTemplate, Record, User, utcnow
+from workbench.models import Attachment, Event, Organization, ProcessTemplate, Record, User, utcnow
 from workbench.tenancy import allow, can
 
 bp = Blueprint("audit", __name__, url_prefix="/o/<org>/audit")
@@ -96,7 +99,8 @@ def _helpers():
 
     return {"audit_links": audit_links, "grade_label": report_mod.grade_label,
             "finding_status_label": report_mod.finding_status_label, "audit_type_label": report_mod.audit_type_label,
-            "audit_status": service.status, "clause_title": lambda s, c: clauses.title(s, c, lang())}
+            "audit_status": service.status, "clause_title": lambda s, c: clauses.title(s, c, lang()),
+            "seal_kind_label": seals.kind_label}
 
 
 # --- engagements -------------------------------------------------------------------------------------
@@ -623,6 +627,17 @@ def report(org, eid):
                            check_title=readiness_mod.check_title, status_label=report_mod.readiness_status_label)
 
 
+@bp.route("/e/<int:eid>/bundle.zip")
+@allow("org:audit")
+def evidence_bundle(org, eid):
+    """The offline-verifiable evidence bundle (docs/evidence-bundle.md): the audit team's download."""
+    e = _engagement(eid)
+    _require_auditor(e)
+    data = bundle_mod.build(get_session(), e, lang())
+    name = f"evidence-{g.org.slug}-{e.id}-{utcnow():%Y%m%d}.zip"
+    return send_file(io.BytesIO(data), as_attachment=True, download_name=name, mimetype="application/zip")
+
+
 @bp.route("/e/<int:eid>/report.xlsx")
 @allow("org:audit")
 def report_xlsx(org, eid):
@@ -634,7 +649,7 @@ def report_xlsx(org, eid):
                      mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 
 
-# --- command line: `workbench audit verify [--org SLUG] [--sample ID]` ----------------------------------------
+# --- command line: `workbench audit verify [--org SLUG] [--sample ID]`, `workbench audit bundle ID -o FILE` ----------------------------------------
 
 
 @bp.cli.command("verify")
@@ -669,3 +684,24 @@ def verify_command(slug: str | None, sample_id: int | None) -> None:
     click.echo(f"{len(rows) - bad} verified, {bad} failed")
     if bad:
         sys.exit(1)
+
+
+@bp.cli.command("bundle")
+@click.argument("engagement_id", type=int)
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path), help="The zip file to write.")
+@click.option("--lang", default="zh", type=click.Choice(["zh", "en"]), show_default=True)
+def bundle_command(engagement_id: int, output: Path, lang: str) -> None:
+    """Write an engagement's offline-verifiable evidence bundle (docs/evidence-bundle.md)."""
+    from flask import current_app, session
+
+    db = get_session()
+    e = db.get(Engagement, engagement_id)
+    if e is None:
+        click.echo(f"no engagement {engagement_id}", err=True)
+        sys.exit(2)
+    with current_app.test_request_context("/"):
+        session["lang"] = "en" if lang == "en" else "zh_CN"
+        g.org = db.get(Organization, e.org_id)
+        data = bundle_mod.build(db, e, lang)
+    output.write_bytes(data)
+    click.echo(f"✔ {output}: {len(data)} bytes. To verify: unzip it, then run python3 verify.py in its folder.")
