@@ -76,3 +76,37 @@ def test_stratification_that_draws_more_says_why(app):
         note = sampling.size_note(rule, 100, 5, ["a", "b", "c", "d", "e"] * 20)
         assert note and "5" in note and "2" in note
         assert sampling.size_note(sampling.make_rule("fixed", n=6, stratify="month"), 100, 6, ["a"] * 100) is None
+
+
+def test_judgement_sample_in_an_evidence_bundle_verifies(app, db, world, tmp_path):
+    """The evidence bundle's standalone verify.py accepts a judgement sample (checked against its chain event)."""
+    from datetime import date, timedelta
+
+    from click.testing import CliRunner
+    from flask.cli import ScriptInfo
+
+    from tests.conftest import load_fixture
+    from tests.test_evidence_bundle import run_verify
+    from tests.test_trail_anchoring import Actor, engagement
+    from workbench import records
+
+    tpl = world.add_template(load_fixture("kitchen-sink.json"), world.acme)
+    member, auditor = Actor(world.users["member"]), Actor(world.users["auditor"])
+    today = date.today()
+    with app.test_request_context():
+        recs = [records.create(db, world.acme, tpl, {"batch_no": f"J{i}", "inspected_on": (today - timedelta(days=5 * i)).isoformat(),
+                                                     "result": "pass", "quantity": 1}, member) for i in range(8)]
+        db.commit()
+        e = engagement(db, world)
+        sampling.create_sample(db, e, {"start": (today - timedelta(days=365)).isoformat(), "end": today.isoformat(),
+                                       "process": "kitchen-sink"},
+                               sampling.make_rule("judgement", picked=[recs[5].id, recs[1].id], rationale="投诉涉及"), 1,
+                               auditor)
+        db.commit()
+    from workbench.cli import main
+
+    path = tmp_path / "bundle.zip"
+    out = CliRunner().invoke(main, ["audit", "bundle", str(e.id), "-o", str(path)], obj=ScriptInfo(create_app=lambda: app))
+    assert out.exit_code == 0, out.output
+    res = run_verify(path)
+    assert res.returncode == 0, res.stdout + res.stderr
