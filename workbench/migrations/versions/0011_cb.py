@@ -76,12 +76,10 @@ def upgrade() -> None:
         b.add_column(sa.Column('programme_slot', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=True))
         b.add_column(sa.Column('certificate_id', sa.Integer(), nullable=True))
         b.add_column(sa.Column('audit_time', sa.JSON(), nullable=False, server_default='{}'))
-        b.create_foreign_key('fk_audit_engagement_certificate', 'cb_certificate', ['certificate_id'], ['id'])
 
 
 def downgrade() -> None:
     with op.batch_alter_table('audit_engagement') as b:
-        b.drop_constraint('fk_audit_engagement_certificate', type_='foreignkey')
         b.drop_column('audit_time')
         b.drop_column('certificate_id')
         b.drop_column('programme_slot')
