@@ -92,7 +92,7 @@ def main() -> None:
         print(f"trail verify: {events} events in {seconds * 1000:.0f} ms ({events / seconds:.0f} events/s), ok={result.ok}")
 
     client = app.test_client()
-    client.post("/login", data={"email": "manager@demo.example", "password": "demo1234"})
+    client.post("/login", data={"email": "manager@demo.example", "password": "demo123456"})
     for url in ("/o/demo/", "/o/demo/p/production-inspection/", "/o/demo/p/production-inspection/new", "/o/demo/r/1"):
         xs = timed(lambda: client.get(url), 20)
         print(f"GET {url}: {ms(xs)}")

@@ -30,6 +30,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "type": {"zh": "类型不正确", "en": "This value has the wrong type"},
     "additionalProperties": {"zh": "包含未定义的字段", "en": "Contains fields the form does not define"},
     "invalid": {"zh": "取值无效", "en": "This value is not valid"},
+    "too_big": {"zh": "数值太大", "en": "This number is too large"},
     "too_large": {"zh": "文件太大（上限 {limit} MB）", "en": "The file is too large (limit {limit} MB)"},
     "empty": {"zh": "文件是空的", "en": "The file is empty"},
     "file_type": {"zh": "只接受 PDF、PNG、JPEG、GIF、xlsx、docx 文件", "en": "Only PDF, PNG, JPEG, GIF, xlsx and docx files are accepted"},

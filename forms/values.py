@@ -7,6 +7,10 @@ survives a round trip through the server even without JavaScript.
 - ``flatten(schema, data)`` turns stored data into form values (a MultiDict) for rendering.
 - ``parse(schema, form)`` turns posted form values into typed data plus per-field type errors.
 - ``apply_row_action(schema, form, action)`` adds or removes a repeating row ("add:items", "remove:items.2").
+
+Bounds (so no post can hold a worker): parsing is linear in the number of posted values; an array takes at
+most its template's ``maxItems`` rows and never more than ROWS_MAX; a text field without its own
+``maxLength`` takes TEXT_MAX characters; whole numbers stay within ±(2**53−1) (SAFE_INT).
 """
 from __future__ import annotations
 
@@ -35,6 +39,8 @@ _ROW_INDEX = re.compile(r"[0-9]{1,6}")  # ASCII only: str.isdigit() accepts '¹'
 _LOCAL_DT = re.compile(r"^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2})(:\d{2})?$")
 
 DEFAULT_TZ = timezone(timedelta(hours=8), "Asia/Shanghai")
+ROWS_MAX = 500  # repeating rows per array when the template sets no maxItems
+TEXT_MAX = 20000  # characters of a text field when the template sets no maxLength
 
 
 def kind_of(field: dict) -> str:
@@ -61,12 +67,16 @@ def row_index(raw: object) -> int | None:
 
 
 def row_indices(form: MultiDict, path: str) -> list[int]:
-    out: list[int] = []
+    """The row indices posted for `path`, first occurrence order, duplicates dropped; linear time, and never
+    more than ROWS_MAX + 1 of them (one more than allowed is enough to refuse the post)."""
+    seen: dict[int, None] = {}
     for raw in form.getlist(f"{path}.{ROW}"):
         i = row_index(raw)
-        if i is not None and i not in out:
-            out.append(i)
-    return out
+        if i is not None and i not in seen:
+            seen[i] = None
+            if len(seen) > ROWS_MAX:
+                break
+    return list(seen)
 
 
 # --- data -> form ----------------------------------------------------------------------------
@@ -163,7 +173,11 @@ class _Ctx:
         if kind == "rows":
             items = field.get("items") or {}
             rows = []
-            for i in row_indices(self.form, path):
+            indices = row_indices(self.form, path)
+            limit = field.get("maxItems") if isinstance(field.get("maxItems"), int) else ROWS_MAX
+            if len(indices) > min(limit, ROWS_MAX):
+                return self.fail(path, "maxItems", limit=min(limit, ROWS_MAX))
+            for i in indices:
                 v = self.value(items, f"{path}.{i}")
                 if v is MISSING:
                     if not self.keep:
@@ -187,19 +201,25 @@ class _Ctx:
                 return False
             return self.fail(path, "boolean")
         if kind == "integer":
-            if not _INT.match(raw) or _safe_int(raw) is None:
+            if not _INT.match(raw):
                 return self.fail(path, "integer")
+            if _safe_int(raw) is None:  # beyond ±(2**53−1): too big for exact JSON (and never an overflow)
+                return self.fail(path, "too_big")
             return int(raw)
         if kind == "number":
+            if len(raw) > 64:
+                return self.fail(path, "too_big" if _INT.match(raw) else "number")
             try:
                 num = _safe_int(raw) if _INT.match(raw) else float(raw)
             except ValueError:
                 return self.fail(path, "number")
             if num is None:
-                return self.fail(path, "number")
+                return self.fail(path, "too_big")
             if isinstance(num, float) and not math.isfinite(num):
                 return self.fail(path, "number")
             return num
+        if len(raw) > TEXT_MAX and not isinstance(field.get("maxLength"), int):
+            return self.fail(path, "maxLength", limit=TEXT_MAX)
         if field.get("format") == "date-time":
             return self.datetime(raw, path)
         return raw
@@ -230,6 +250,8 @@ def apply_row_action(form: MultiDict, action: str) -> MultiDict:
     verb, _, target = action.partition(":")
     if verb == "add" and target:
         current = row_indices(out, target)
+        if len(current) >= ROWS_MAX:
+            return out
         out.add(f"{target}.{ROW}", str(max(current) + 1 if current else 0))
     elif verb == "remove" and "." in target:
         path, _, idx = target.rpartition(".")

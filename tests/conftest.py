@@ -63,6 +63,29 @@ class World:
             self.db.commit()
         return u
 
+    def open_engagement_for_auditor(self) -> None:
+        """Auditors read only while an engagement they are on is open: give acme's auditor one (covering every
+        standard, no listed processes) unless a test put them on a team already."""
+        from datetime import timedelta
+
+        from sqlmodel import select
+
+        from workbench.audit import service
+        from workbench.audit.models import TeamMember
+        from workbench.models import utcnow
+
+        auditor = self.users["auditor"]
+        if self.db.exec(select(TeamMember).where(TeamMember.user_id == auditor.id)).first() is not None:
+            return
+        today, now = utcnow().date(), utcnow()
+        e = service.create_engagement(self.db, self.acme, self.users["manager"], title="fixture audit",
+                                      standards=["ISO 9001:2015", "ISO 14001:2015", "ISO 45001:2018"],
+                                      audit_type="surveillance", period_start=today - timedelta(days=365), period_end=today,
+                                      scope_processes=[], scope_clauses=[], access_from=now - timedelta(days=1),
+                                      access_until=now + timedelta(days=30))
+        service.grant_auditor(self.db, e, auditor, self.users["manager"])
+        self.db.commit()
+
     def add_template(self, body: dict, org: Organization | None = None) -> ProcessTemplate:
         """Store a template version and let both organizations adopt it."""
         t = ProcessTemplate(org_id=org.id if org else None, key=body["key"], version=body["version"], body=body)
@@ -95,6 +118,8 @@ def csrf_from(html: str) -> str:
 def client_for(app, world):
     """client_for('member') -> a test client signed in as that role's user."""
     def make(role: str):
+        if role == "auditor":
+            world.open_engagement_for_auditor()
         c = app.test_client()
         resp = login(c, world.users[role].email)
         assert resp.status_code == 302, resp.get_data(as_text=True)[:500]

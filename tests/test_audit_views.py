@@ -58,8 +58,23 @@ def create_engagement(client, **overrides) -> int:
     return int(re.search(r"/audit/e/(\d+)/", resp.headers["Location"]).group(1))
 
 
-def grant(client, eid, email):
-    return client.post(f"/o/acme/audit/e/{eid}/team", data={"csrf_token": token(client, f"/o/acme/audit/e/{eid}/"), "email": email})
+def grant(client, eid, email, accept=True):
+    """The manager invites; the invited person (if they have an account) accepts after signing in."""
+    resp = client.post(f"/o/acme/audit/e/{eid}/team", data={"csrf_token": token(client, f"/o/acme/audit/e/{eid}/"), "email": email})
+    if accept:
+        accept_invitations(client.application, email)
+    return resp
+
+
+def accept_invitations(app, email):
+    from tests.conftest import PASSWORD, login
+
+    c = app.test_client()
+    if login(c, email, PASSWORD).status_code != 302:
+        return
+    page = c.get("/invitations").get_data(as_text=True)
+    for iid in re.findall(r'name="invitation" value="(\d+)"', page):
+        c.post("/invitations", data={"csrf_token": csrf_from(page), "invitation": iid, "decision": "accept"})
 
 
 @pytest.fixture

@@ -35,7 +35,7 @@ def test_main_pages_render_cleanly(demo_app, lang):
         problems = []
         page.on("console", lambda m: problems.append(m.text) if m.type in ("error", "warning") else None)
         page.on("pageerror", lambda e: problems.append(str(e)))
-        sign_in(page, base, "manager@demo.example", "demo1234")
+        sign_in(page, base, "manager@demo.example", "demo123456")
         for name, path, expected in PAGES:
             page.goto(base + path)
             page.wait_for_load_state("networkidle")

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from sqlmodel import select
+from werkzeug.routing import IntegerConverter
 
 from tests.conftest import PASSWORD, csrf_from, load_fixture, login
 from workbench import records
@@ -31,10 +32,16 @@ for _policy, _roles in POLICIES.items():
                          **{p: ("ok" if p in _roles else "403") for p in ("member", "manager", "consultant", "auditor", "admin")}}
 
 
+AUDIT_TEAM_ONLY = {("POST", "audit.verify_finding"), ("POST", "audit.findings"), ("POST", "audit.mark_conforming"),
+                   ("POST", "audit.sample_more"), ("POST", "audit.new_sample"), ("GET", "audit.new_sample"),
+                   ("GET", "audit.evidence_bundle")}
+
+
 @pytest.fixture
 def matrix_app(app, world, db):
     """CSRF off (tested separately) and one record + attachment in acme to address."""
     app.config["WTF_CSRF_ENABLED"] = False
+    world.open_engagement_for_auditor()
     tpl = world.add_template(KS, world.acme)
     with app.app_context():
         rec = records.create(db, world.acme, tpl, {"batch_no": "B1", "inspected_on": "2026-01-01", "result": "pass",
@@ -50,8 +57,7 @@ def sample_values(rule):
     known = {"org": "acme", "key": "kitchen-sink", "record_id": 1, "number": 1, "attachment_id": 1}
     values = {}
     for arg in rule.arguments:
-        conv = rule._converters[arg].__class__.__name__
-        values[arg] = known.get(arg, 1 if conv in ("IntegerConverter",) else "kitchen-sink")
+        values[arg] = known.get(arg, 1 if isinstance(rule._converters[arg], IntegerConverter) else "kitchen-sink")
     return values
 
 
@@ -83,7 +89,7 @@ def test_authorization_matrix(matrix_app, world):
         clients[persona] = c
     checked, wrong = 0, []
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
-        if rule.endpoint == "static" or rule.rule == "/logout":
+        if rule.endpoint == "static" or rule.rule in ("/logout", "/account/sessions"):  # these end the session
             continue
         policy = app.view_functions[rule.endpoint].policy
         url = app.url_map.bind("localhost").build(rule.endpoint, sample_values(rule))
@@ -93,6 +99,8 @@ def test_authorization_matrix(matrix_app, world):
                 expected = EXPECTED[policy][persona]
                 if not org_scoped and expected == "404":
                     expected = "ok"
+                if persona == "manager" and (method, rule.endpoint) in AUDIT_TEAM_ONLY:
+                    expected = "403"  # samples, verdicts and findings are the audit team's (the fixture engagement exists)
                 resp = clients[persona].open(url, method=method, data={})
                 got = outcome(resp)
                 # an allowed request may still find nothing at a sample address: only 404 for
@@ -152,20 +160,12 @@ def test_htmx_post_with_csrf_header_is_accepted(app, world, client_for):
 
 
 def test_login_throttling(app, world):
+    """Replaced by the back-off tests in tests/test_sec_accounts.py; here: the right password after a few
+    wrong ones still signs in (no lock before the back-off starts)."""
     c = app.test_client()
     email = world.users["member"].email
-    for _ in range(app.config["LOGIN_MAX_FAILURES"] - 1):
+    for _ in range(app.config["THROTTLE_FREE"] - 1):
         assert login(c, email, "wrong").status_code == 401
-    assert login(c, email, "wrong").status_code == 429
-    assert login(c, email, PASSWORD).status_code == 429, "locked even with the right password"
-    with app.app_context():
-        from workbench.db import get_session
-
-        db = get_session()
-        u = db.get(User, world.users["member"].id)
-        u.locked_until = datetime.now(timezone.utc) - timedelta(seconds=1)
-        db.add(u)
-        db.commit()
     assert login(c, email, PASSWORD).status_code == 302
 
 
@@ -241,11 +241,12 @@ def test_open_redirect_after_login_is_refused(app, world):
 def test_manager_manages_members(app, world, db, client_for):
     c = client_for("manager")
     token = csrf_from(c.get("/o/acme/members").get_data(as_text=True))
-    r = c.post("/o/acme/members", data={"csrf_token": token, "email": "new@acme.test", "role": "member"})
-    assert r.status_code == 422  # no account yet: needs name and password
+    r = c.post("/o/acme/members", data={"csrf_token": token, "email": "new@acme.test", "role": "member",
+                                        "name": "新员工", "password": "short"})
+    assert r.status_code == 422  # a new account needs a password of 10 characters
     r = c.post("/o/acme/members", data={"csrf_token": token, "email": "new@acme.test", "role": "member",
                                         "name": "新员工", "password": "long enough pw"})
-    assert r.status_code == 303
+    assert r.status_code == 303  # an invitation (the account was created for it)
     assert login(app.test_client(), "new@acme.test", "long enough pw").status_code == 302
     # the last manager cannot be removed
     mine = db.exec(select(Membership).where(Membership.user_id == world.users["manager"].id)).one()

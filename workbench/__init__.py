@@ -17,9 +17,13 @@ def _secret_key(instance_path: str) -> str:
         return os.environ["SECRET_KEY"]
     path = Path(instance_path) / "secret_key"
     path.parent.mkdir(parents=True, exist_ok=True)
-    if not path.exists():
-        path.write_text(secrets.token_hex(32))
-        path.chmod(0o600)
+    try:  # created with mode 0600 from the first byte (no window in which others could read it)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    else:
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32))
     return path.read_text().strip()
 
 
@@ -30,7 +34,10 @@ def create_app(config: dict | None = None) -> Flask:
 
     app.config.update(
         DATABASE_URL=default_url(),
-        MAX_CONTENT_LENGTH=12 * 1024 * 1024,
+        MAX_CONTENT_LENGTH=12 * 1024 * 1024,  # any request body (uploads included)
+        MAX_FORM_MEMORY_SIZE=1024 * 1024,  # all non-file form fields of one request together
+        MAX_FORM_PARTS=5000,
+        REQUEST_MAX_BYTES=2 * 1024 * 1024,  # any body that is not multipart (url-encoded forms, JSON)
         ATTACHMENT_MAX_BYTES=10 * 1024 * 1024,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
@@ -40,14 +47,21 @@ def create_app(config: dict | None = None) -> Flask:
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session
         BABEL_DEFAULT_LOCALE="zh_CN",
         BABEL_TRANSLATION_DIRECTORIES=str(Path(__file__).parent / "translations"),
-        LOGIN_MAX_FAILURES=5,
-        LOGIN_LOCK_MINUTES=15,
+        # password checks (workbench.throttle): back-off per account and per address; storage shared by workers
+        RATELIMIT_STORAGE_URI=os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
+        THROTTLE_FREE=5,  # failures per account (or re-entered password) before the back-off starts
+        THROTTLE_FREE_PER_IP=30,  # per client address (offices share one)
+        THROTTLE_BASE_SECONDS=30,
+        THROTTLE_MAX_SECONDS=15 * 60,
+        THROTTLE_WINDOW_SECONDS=24 * 3600,
+        LOGIN_RATE_LIMIT="60 per minute",  # sign-in posts per address, right or wrong
+        HSTS="max-age=31536000; includeSubDomains",  # sent whenever session cookies are Secure
     )
     if "SECRET_KEY" not in (config or {}):
         app.config["SECRET_KEY"] = _secret_key(app.instance_path)
     app.config.update(config or {})
 
-    from workbench import auth, i18n, security
+    from workbench import auth, i18n, ids, security, throttle
     from workbench.db import close_session, create_schema, make_engine
 
     engine = make_engine(app.config["DATABASE_URL"])
@@ -56,11 +70,13 @@ def create_app(config: dict | None = None) -> Flask:
         create_schema(engine)
     app.teardown_appcontext(close_session)
 
+    ids.init_app(app)
     app.jinja_env.add_extension("jinja2.ext.do")
     _jinja_helpers(app)
     i18n.init_app(app)
     auth.init_app(app)
     security.init_app(app)
+    throttle.init_app(app)
 
     from flask_htmx import HTMX
 
@@ -71,6 +87,7 @@ def create_app(config: dict | None = None) -> Flask:
 
     app.register_blueprint(forms.blueprint)
     register_blueprints(app)
+    throttle.limit_view(app, "auth.login", app.config["LOGIN_RATE_LIMIT"])
     return app
 
 

@@ -29,6 +29,15 @@ class Action(StrEnum):
     AUDIT_FINDING_ANSWER = "audit_finding_answer"
     AUDIT_FINDING_CLOSE = "audit_finding_close"
     AUDIT_FINDING_REOPEN = "audit_finding_reopen"
+    # a wrong (or throttled) e-signature password: workbench.throttle
+    SIGN_FAILED = "sign_failed"
+    # memberships (workbench.members, workbench.invitations)
+    MEMBERSHIP_INVITE = "membership_invite"
+    MEMBERSHIP_ACCEPT = "membership_accept"
+    MEMBERSHIP_DECLINE = "membership_decline"
+    MEMBERSHIP_CANCEL = "membership_cancel"
+    MEMBERSHIP_ADD = "membership_add"
+    MEMBERSHIP_REMOVE = "membership_remove"
 
 
 # actions that change a record's state (their event's to_state is the record's new state)
@@ -45,6 +54,7 @@ def label(action: str) -> str:
         Action.SIGNATURE_VOID: _("edited after signature: the signature no longer counts"),
         Action.ATTACH: _("attached a file"),
         Action.DELETE_REQUEST: _("requested deletion"),
+        Action.SIGN_FAILED: _("entered a wrong signature password"),
     }
     try:
         return labels.get(Action(action), str(action))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 
 from sqlmodel import Session
 
@@ -41,10 +42,23 @@ def sniff(content: bytes) -> str | None:
     return None
 
 
+NAME_MAX = 120
+
+
 def safe_name(name: str) -> str:
+    """A file name safe to store and show: no directories, no control or invisible formatting characters
+    (bidirectional overrides such as U+202E would make 'txt.exe.pdf' read as something else), at most
+    NAME_MAX characters with the extension kept (a long name is shortened, never retyped)."""
     name = (name or "file").replace("\\", "/").rsplit("/", 1)[-1]
-    name = re.sub(r"[\x00-\x1f<>:\"|?*]", "_", name).strip(" .") or "file"
-    return name[:120]
+    name = "".join(c for c in name if unicodedata.category(c) not in ("Cf", "Cc", "Co", "Cs", "Cn")
+                   or c in "\t")
+    name = re.sub(r"[\x00-\x1f\x7f<>:\"|?*]", "_", name).strip(" .") or "file"
+    if len(name) <= NAME_MAX:
+        return name
+    stem, dot, ext = name.rpartition(".")
+    if dot and stem and 0 < len(ext) <= 10:
+        return stem[: NAME_MAX - len(ext) - 1].rstrip(" .") + "." + ext
+    return name[:NAME_MAX]
 
 
 def check(filename: str, content: bytes, max_bytes: int) -> str:
@@ -54,7 +68,8 @@ def check(filename: str, content: bytes, max_bytes: int) -> str:
     if len(content) > max_bytes:
         raise AttachmentError("too_large", limit=max_bytes // (1024 * 1024))
     ctype = sniff(content)
-    ext = safe_name(filename).rsplit(".", 1)[-1].lower() if "." in filename else ""
+    clean = safe_name(filename)
+    ext = clean.rsplit(".", 1)[-1].lower() if "." in clean else ""
     if ctype is None or ext not in EXTENSIONS[ctype]:
         raise AttachmentError("file_type")
     return ctype

@@ -6,11 +6,13 @@ an instance-wide flag on the user. `org_access` answers "may this user see organ
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import hmac
+import secrets
+from datetime import datetime
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from flask import Flask, current_app
+from flask import Flask
 from flask_babel import lazy_gettext as _l
 from flask_login import LoginManager, UserMixin
 from sqlmodel import Session, select
@@ -33,9 +35,11 @@ class LoginUser(UserMixin):
         self.name = user.name
         self.is_admin = user.is_admin
         self.locale = user.locale
+        self.token = user.session_token or ""
 
     def get_id(self) -> str:
-        return str(self.id)
+        """What the session cookie carries: the user's id and current session token (see `rotate_session_token`)."""
+        return f"{self.id}.{self.token}"
 
 
 def hash_password(password: str) -> str:
@@ -53,30 +57,36 @@ class LoginResult:
     OK, BAD, LOCKED = "ok", "bad", "locked"
 
 
-def authenticate(db: Session, email: str, password: str, now: datetime | None = None) -> tuple[str, User | None]:
-    """Check a password, counting failures; after LOGIN_MAX_FAILURES the account locks for a while."""
-    now = now or utcnow()
-    user = db.exec(select(User).where(User.email == (email or "").strip().lower())).first()
+def authenticate(db: Session, email: str, password: str, now: datetime | None = None) -> tuple[str, User | None, int]:
+    """Check a sign-in -> (outcome, user, seconds to wait). Throttled per address and per account with
+    exponential back-off (workbench.throttle); unknown and existing accounts are counted and answered alike."""
+    from workbench import throttle
+
+    email = (email or "").strip().lower()[:254]
+    keys = throttle.login_keys(email)
+    wait = throttle.blocked_for(keys)
+    if wait:
+        return LoginResult.LOCKED, None, wait
+    user = db.exec(select(User).where(User.email == email)).first()
     if user is None:
         hasher.hash(password or "x")  # spend the same time as a real check
-        return LoginResult.BAD, None
-    if user.locked_until and user.locked_until > now:
-        return LoginResult.LOCKED, user
-    if verify_password(user.password_hash, password or ""):
-        user.failed_logins = 0
-        user.locked_until = None
+    elif verify_password(user.password_hash, password or ""):
+        throttle.succeed(keys[1:])
         if hasher.check_needs_rehash(user.password_hash):
             user.password_hash = hash_password(password)
+        if not user.session_token:
+            rotate_session_token(user)
         db.add(user)
         db.commit()
-        return LoginResult.OK, user
-    user.failed_logins += 1
-    if user.failed_logins >= current_app.config["LOGIN_MAX_FAILURES"]:
-        user.locked_until = now + timedelta(minutes=current_app.config["LOGIN_LOCK_MINUTES"])
-        user.failed_logins = 0
-    db.add(user)
-    db.commit()
-    return (LoginResult.LOCKED if user.locked_until and user.locked_until > now else LoginResult.BAD), user
+        return LoginResult.OK, user, 0
+    throttle.fail(keys, throttle.login_free())
+    wait = throttle.blocked_for(keys)
+    return (LoginResult.LOCKED if wait else LoginResult.BAD), None, wait
+
+
+def rotate_session_token(user: User) -> None:
+    """Void every session of the account (the caller commits); a new sign-in gets the new token."""
+    user.session_token = secrets.token_urlsafe(24)
 
 
 def active_memberships(db: Session, user_id: int, org_id: int | None = None, now: datetime | None = None) -> list[Membership]:
@@ -89,7 +99,14 @@ def active_memberships(db: Session, user_id: int, org_id: int | None = None, now
 
 
 def roles_in(db: Session, user, org_id: int) -> set[str]:
+    """The user's roles in the organization now. Auditor access counts only while an engagement the user is on
+    has its access window open, and never together with a staff role (independence)."""
     roles = {m.role for m in active_memberships(db, user.id, org_id)}
+    if "auditor" in roles:
+        from workbench.audit.service import open_engagements
+
+        if roles - {"auditor"} or not open_engagements(db, org_id, user.id):
+            roles.discard("auditor")
     if getattr(user, "is_admin", False):
         roles.add("admin")
     return roles
@@ -102,7 +119,10 @@ def init_app(app: Flask) -> None:
     def _load(user_id: str):
         from workbench.db import get_session
 
-        if not str(user_id).isdigit():
+        uid, _, token = str(user_id).partition(".")
+        if not uid.isascii() or not uid.isdigit() or len(uid) > 18 or not token:
             return None
-        user = get_session().get(User, int(user_id))
-        return LoginUser(user) if user else None
+        user = get_session().get(User, int(uid))
+        if user is None or not user.session_token or not hmac.compare_digest(user.session_token, token):
+            return None  # signed out, password changed or "sign out everywhere": this cookie is void
+        return LoginUser(user)

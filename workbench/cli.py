@@ -91,7 +91,7 @@ def demo(host: str, port: int, reset: bool, no_serve: bool) -> None:
     with app.app_context():
         summary = seed()
     click.echo(summary)
-    click.echo("Sign in with any of these (password: demo1234):")
+    click.echo("Sign in with any of these (password: demo123456):")
     from workbench.cb.demo import CB, CB_USERS
 
     for email, name, role, org in DEMO_USERS + [(e, n, r, CB[0]) for e, n, r in CB_USERS]:

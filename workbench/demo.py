@@ -22,7 +22,7 @@ from workbench.formats import record_validator
 from workbench.models import Membership, Organization, Record, User, utcnow
 from workbench.schedules import add_months
 
-DEMO_PASSWORD = "demo1234"
+DEMO_PASSWORD = "demo123456"
 # Demo accounts use cheap argon2 parameters so that seeding (which signs hundreds of approvals) is fast;
 # they are upgraded to the default parameters at their first sign-in (check_needs_rehash).
 _demo_hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)

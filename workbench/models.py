@@ -37,6 +37,8 @@ class User(SQLModel, table=True):
     locale: Optional[str] = Field(default=None, max_length=8)
     failed_logins: int = 0
     locked_until: Optional[datetime] = None
+    # rotated by sign-out, password change and "sign out everywhere": a session carrying an older token is void
+    session_token: Optional[str] = Field(default=None, max_length=64)
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -142,4 +144,5 @@ class Attachment(SQLModel, table=True):
 
 from workbench.audit import models as audit_models  # noqa: F401,E402  (registers the audit tables)
 from workbench.studio import models as studio_models  # noqa: F401
+from workbench import invitations as invitation_models  # noqa: F401,E402  (registers the invitation table)
 from workbench.cb import models as cb_models  # noqa: F401,E402

@@ -95,6 +95,12 @@ def all_field_paths(template: dict) -> set[str]:
 
 
 def validate_template(template: Any, source: str = "") -> list[TemplateError]:
+    from workbench.jsonsafe import non_finite
+
+    bad = [TemplateError(json_path(p), "NaN and Infinity are not allowed (only finite numbers)", source)
+           for p in non_finite(template)]
+    if bad:
+        return bad
     errors = [
         TemplateError(json_path(e.absolute_path), e.message, source)
         for e in sorted(_META_VALIDATOR.iter_errors(template), key=lambda e: list(map(str, e.absolute_path)))

@@ -3,7 +3,9 @@
 Every view is wrapped in `@allow(POLICY)`; the policy is stored on the function so a test can walk
 `app.url_map` and prove that no route lacks a decision. Organization-scoped routes take `<org>` (the
 slug) and answer 404 to anyone without an active membership there, so another tenant's data cannot
-even be confirmed to exist.
+even be confirmed to exist. An auditor's membership counts only while one of their engagements is open
+(workbench.auth.roles_in), and an auditor reads only processes, records and attachments in the scope of
+those engagements (`auditor_scope`).
 """
 from __future__ import annotations
 
@@ -54,12 +56,55 @@ def allow(policy: str) -> Callable:
                 if not mine & roles:
                     abort(403)
                 g.org, g.roles = org, mine
+                if mine == {"auditor"}:
+                    _auditor_in_scope(org, kwargs)
             return view(*args, **kwargs)
 
         wrapper.policy = policy  # type: ignore[attr-defined]
         return wrapper
 
     return decorate
+
+
+def auditor_scope(org: Organization, user_id: int) -> set[str]:
+    """Template keys an auditor may read now: for each engagement open now that the auditor is on, its listed
+    processes, or (when it lists none) every adopted process citing one of its standards."""
+    from workbench import library
+    from workbench.audit.service import open_engagements
+
+    db = get_session()
+    keys: set[str] = set()
+    templates = None
+    for e in open_engagements(db, org.id, user_id):
+        if e.scope_processes:
+            keys |= set(e.scope_processes)
+            continue
+        templates = templates if templates is not None else library.processes(db, org)
+        keys |= {t.key for t in templates if any(c.get("standard") in e.standards for c in t.body.get("clauses", []))}
+    return keys
+
+
+def _auditor_in_scope(org: Organization, kwargs: dict) -> None:
+    """An auditor's request for a process, record or attachment outside the scope of their open engagements: 404."""
+    from workbench.models import Attachment, Record
+
+    wanted = {k: kwargs[k] for k in ("key", "record_id", "attachment_id") if k in kwargs}
+    if not wanted:
+        return
+    db = get_session()
+    keys = []
+    if "key" in wanted:
+        keys.append(wanted["key"])
+    if "record_id" in wanted:
+        rec = db.get(Record, wanted["record_id"])
+        keys.append(rec.template_key if rec is not None and rec.org_id == org.id else None)
+    if "attachment_id" in wanted:
+        att = db.get(Attachment, wanted["attachment_id"])
+        rec = db.get(Record, att.record_id) if att is not None and att.org_id == org.id and att.record_id else None
+        keys.append(rec.template_key if rec is not None else None)
+    scope = auditor_scope(org, current_user.id)
+    if any(k is None or k not in scope for k in keys):
+        abort(404)
 
 
 def can(action: str) -> bool:

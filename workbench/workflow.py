@@ -16,9 +16,8 @@ from dataclasses import dataclass
 from flask_babel import gettext as _
 from sqlmodel import Session
 
-from workbench import trail
+from workbench import throttle, trail
 from workbench.actions import Action
-from workbench.auth import verify_password
 from workbench.errors import UserError
 from workbench.models import Record, User, utcnow
 
@@ -92,8 +91,9 @@ def take(db: Session, rec: Record, template: dict, name: str, user, roles: set[s
     signed = None
     if tr.signature:
         account = db.get(User, user.id) if getattr(user, "id", None) else None
-        if account is None or not password or not verify_password(account.password_hash, password):
-            raise WorkflowError(_("The signature password is not correct."))
+        problem = throttle.signature_problem(account, password, rec) if account else _("The signature password is not correct.")
+        if problem:  # wrong or throttled (workbench.throttle: back-off, failures go to the chain)
+            raise WorkflowError(problem)
         signed = {"meaning": tr.signature["meaning"], "signer": account.name, "signer_id": account.id,
                   "revision": base, "digest": trail.digest(rec.data)}  # rec.data is revision `base` (checked above)
     before = rec.state

@@ -17,11 +17,26 @@ from sqlmodel import Session, select
 
 from workbench import clauses, trail
 from workbench.audit.models import GRADES, NC_GRADES, Check, Engagement, Finding, Sample, TeamMember
+from workbench.ids import parse_id
 from workbench.models import Membership, Organization, ProcessTemplate, Record, User, utcnow
 
 
 class AuditError(ValueError):
     pass
+
+
+def is_open(e: Engagement, now: datetime | None = None) -> bool:
+    """Auditors read and write only inside an engagement's access window."""
+    now = now or utcnow()
+    return e.access_from <= now < e.access_until
+
+
+def open_engagements(db: Session, org_id: int, user_id: int, now: datetime | None = None) -> list[Engagement]:
+    """The engagements of the organization the user is on (not revoked) whose access window is open now."""
+    now = now or utcnow()
+    rows = db.exec(select(Engagement).join(TeamMember, TeamMember.engagement_id == Engagement.id)
+                   .where(Engagement.org_id == org_id, TeamMember.user_id == user_id, TeamMember.revoked_at.is_(None))).all()
+    return [e for e in rows if is_open(e, now)]
 
 
 def org_tz(org: Organization) -> ZoneInfo:
@@ -147,17 +162,25 @@ def on_team(db: Session, e: Engagement, user_id: int) -> bool:
 
 
 def add_auditor(db: Session, e: Engagement, email: str, by) -> TeamMember:
-    org = db.get(Organization, e.org_id)
+    """Put an existing account on the team at once (demo and command line; the web asks the person first:
+    workbench.invitations)."""
     user = db.exec(select(User).where(User.email == (email or "").strip().lower())).first()
     if user is None:
         raise AuditError(_("No account with this email address. The auditor needs an account first."))
-    other_roles = {m.role for m in db.exec(select(Membership).where(Membership.user_id == user.id,
-                                                                    Membership.org_id == org.id)).all()} - {"auditor"}
-    if other_roles:
-        raise AuditError(_("%(name)s already works in this organization; an auditor must be independent.", name=user.name))
+    return grant_auditor(db, e, user, by)
+
+
+def grant_auditor(db: Session, e: Engagement, user: User, by) -> TeamMember:
+    from workbench import members
+
+    org = db.get(Organization, e.org_id)
+    try:
+        members.check_independence(db, org.id, user.id, "auditor", e.id)
+    except members.MembershipError as err:
+        raise AuditError(str(err)) from err
     row = db.exec(select(TeamMember).where(TeamMember.engagement_id == e.id, TeamMember.user_id == user.id)).first()
     if row is not None and row.revoked_at is None:
-        raise AuditError(_("%(name)s is already on the audit team.", name=user.name))
+        raise AuditError(_("This person is already on the audit team."))
     if row is None:
         row = TeamMember(engagement_id=e.id, user_id=user.id, added_by=getattr(by, "id", None))
     row.added_at, row.added_by, row.revoked_at, row.revoked_by = utcnow(), getattr(by, "id", None), None, None
@@ -248,7 +271,7 @@ def raise_finding(db: Session, e: Engagement, user, *, grade: str, standard: str
         raise AuditError(_("Write the statement of the finding."))
     ids = []
     for rid in evidence:
-        rec = db.get(Record, int(rid))
+        rec = db.get(Record, rid) if parse_id(rid) is not None else None
         if rec is None or rec.org_id != e.org_id:
             raise AuditError(_("Evidence must be records of this organization."))
         if rec.id not in ids:
@@ -294,7 +317,7 @@ def answer_finding(db: Session, f: Finding, record_id: int, note: str, user) -> 
         raise AuditError(_("Only nonconformities are answered with a corrective action."))
     if f.status == "closed":
         raise AuditError(_("This finding is already closed."))
-    rec = db.get(Record, int(record_id)) if str(record_id).isdigit() else None
+    rec = db.get(Record, parse_id(record_id)) if parse_id(record_id) is not None else None
     if rec is None or rec.org_id != f.org_id or rec.template_key != "corrective-action":
         raise AuditError(_("Choose a corrective-action record of this organization."))
     f.corrective_action_id, f.answer_note = rec.id, (note or "").strip()[:2000]

@@ -711,7 +711,10 @@ def _parse_value(field: dict, raw: Any) -> Any:
     base = field.get("type") if field.get("type") != "array" else (field.get("items") or {}).get("type")
     if isinstance(raw, str) and base in ("integer", "number"):
         try:
-            return int(raw) if base == "integer" or re.fullmatch(r"[+-]?\d+", raw) else float(raw)
+            value = int(raw) if base == "integer" or re.fullmatch(r"[+-]?\d+", raw) else float(raw)
+            if value != value or value in (float("inf"), float("-inf")):
+                raise ValueError(raw)
+            return value
         except ValueError:
             raise BuilderError(f"option '{raw}' is not a number", "options")
     return raw
@@ -1437,7 +1440,10 @@ def _number(raw: str, name: str, errors: dict, integer: bool = False) -> Any:
     try:
         if integer or re.fullmatch(r"[+-]?\d+", raw):
             return int(raw)
-        return float(raw)
+        value = float(raw)
+        if value != value or value in (float("inf"), float("-inf")):  # NaN / Infinity would disable the bound
+            raise ValueError(raw)
+        return value
     except ValueError:
         errors[name] = "enter a number" if not integer else "enter a whole number"
         return ValueError

@@ -30,6 +30,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from workbench import clauses as clause_catalogue
+from workbench import jsonsafe, xlsxsafe
 from workbench.studio import builder
 from workbench.templates import validate_template
 
@@ -85,11 +86,13 @@ def read_pack(data: bytes | str) -> list[dict]:
     """The templates of a pack, all valid. Raises ImportFailed naming template and JSON path."""
     try:
         text = data.decode("utf-8-sig") if isinstance(data, bytes) else data
-        doc = json.loads(text)
+        doc = jsonsafe.loads(text)
     except UnicodeDecodeError:
         raise ImportFailed(["the file is not UTF-8 text (is it a JSON pack?)"])
     except json.JSONDecodeError as e:
         raise ImportFailed([f"not valid JSON: line {e.lineno} column {e.colno}: {e.msg}"])
+    except jsonsafe.Refused as e:
+        raise ImportFailed([f"not accepted: {e}"])
     if isinstance(doc, dict) and "templates" in doc:
         if doc.get("format") not in (None, PACK_FORMAT):
             raise ImportFailed([f"$.format: unknown format {doc.get('format')!r}"])
@@ -193,21 +196,20 @@ def read_workbook(data: bytes, meta: dict[str, str] | None = None) -> dict:
     """A template from an Excel workbook. `meta` (key, title_zh, …, clauses) overrides the "template" sheet.
 
     Raises ImportFailed with every error, each naming row and column."""
-    from openpyxl import load_workbook
-    from openpyxl.utils.exceptions import InvalidFileException
-
-    try:
-        wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except (InvalidFileException, OSError, KeyError, ValueError, Exception) as e:  # noqa: BLE001 - any unreadable file
-        raise ImportFailed([f"not an Excel workbook (.xlsx): {e.__class__.__name__}"])
-    try:
-        names = {n.lower(): n for n in wb.sheetnames}
-        field_sheet = wb[names.get("fields") or names.get("字段") or wb.sheetnames[0]]
-        meta_sheet = wb[names["template"]] if "template" in names else (wb[names["模板"]] if "模板" in names else None)
-        rows = [[_cell(c) for c in row] for row in field_sheet.iter_rows(values_only=True)]
-        meta_rows = [[_cell(c) for c in row] for row in meta_sheet.iter_rows(values_only=True)] if meta_sheet else []
-    finally:
-        wb.close()
+    try:  # bounded: archive size, no DTDs, streaming, at most xlsxsafe.MAX_ROWS × MAX_COLS cells per sheet
+        wb = xlsxsafe.open_workbook(data)
+        try:
+            names = {n.lower(): n for n in wb.sheetnames}
+            field_sheet = wb[names.get("fields") or names.get("字段") or wb.sheetnames[0]]
+            meta_sheet = wb[names["template"]] if "template" in names else (wb[names["模板"]] if "模板" in names else None)
+            rows = [[_cell(c) for c in row] for row in xlsxsafe.rows(field_sheet)]
+            meta_rows = [[_cell(c) for c in row] for row in xlsxsafe.rows(meta_sheet)] if meta_sheet else []
+        finally:
+            wb.close()
+    except xlsxsafe.Unreadable as e:
+        raise ImportFailed([str(e)]) from None
+    except (KeyError, IndexError):  # no sheets, or a sheet the workbook lists but does not hold
+        raise ImportFailed(["the workbook has no readable sheet"]) from None
     errors: list[str] = []
     info = _read_meta(meta_rows, errors)
     for k, v in (meta or {}).items():

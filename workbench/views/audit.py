@@ -4,7 +4,8 @@ Who may do what (server-side, on top of @allow):
 - managers (org:manage) create engagements, grant and revoke auditors' access, answer nonconformities;
 - auditors on the engagement's team (and instance admins) draw samples, mark records conforming, raise
   findings and verify their closure — an auditor never creates, edits or transitions a record;
-- an auditor sees only the engagements they are on (404 for the others), only while their access window lasts.
+- an auditor sees only the engagements they are on (404 for the others), each only while its own access window
+  is open, and writes checks and findings only on an open engagement.
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from flask_login import current_user
 from sqlmodel import select
 
 import forms
-from workbench import clauses, library, records, signatures, trail
+from workbench import clauses, invitations, library, records, signatures, trail
 from workbench.audit import coverage as coverage_mod
 from workbench.audit import readiness as readiness_mod
 from workbench.audit import report as report_mod
@@ -30,6 +31,8 @@ from workbench.audit import bundle as bundle_mod
 from workbench.audit import sampling, seals, service
 from workbench.audit.models import AUDIT_TYPES, GRADES, Check, Engagement, Finding, Sample
 from workbench.db import get_session
+from workbench.errors import UserError
+from workbench.ids import parse_id
 from workbench.i18n import lang, tr
 from workbench.models import Attachment, Event, Organization, ProcessTemplate, Record, User, utcnow
 from workbench.tenancy import allow, can
@@ -47,13 +50,14 @@ def _engagement(eid: int) -> Engagement:
     e = db.get(Engagement, eid)
     if e is None or e.org_id != g.org.id:
         abort(404)
-    if not g.roles & {"manager", "admin"} and not service.on_team(db, e, current_user.id):
-        abort(404)
+    if not g.roles & {"manager", "admin"} and not (service.on_team(db, e, current_user.id) and service.is_open(e)):
+        abort(404)  # auditors: only engagements they are on, only while the access window is open
     return e
 
 
 def _is_auditor(e: Engagement) -> bool:
-    return "admin" in g.roles or ("auditor" in g.roles and service.on_team(get_session(), e, current_user.id))
+    return "admin" in g.roles or ("auditor" in g.roles and service.is_open(e)
+                                  and service.on_team(get_session(), e, current_user.id))
 
 
 def _require_auditor(e: Engagement) -> None:
@@ -219,6 +223,7 @@ def engagement(org, eid):
     checked = db.exec(select(Check).where(Check.engagement_id == e.id)).all()
     return render_template("audit/engagement.html", e=e, members=members, people=people, samples=samples,
                            findings=findings, checked=len(checked), titles=_titles(), is_auditor=_is_auditor(e),
+                           invited=[i for i in invitations.pending_in(db, g.org) if i.engagement_id == e.id],
                            status=service.status(e), describe_rule=sampling.describe_rule)
 
 
@@ -227,15 +232,15 @@ def engagement(org, eid):
 def add_auditor(org, eid):
     e = _engagement(eid)
     db = get_session()
-    try:
-        row = service.add_auditor(db, e, request.form.get("email", ""), current_user)
-    except service.AuditError as err:
+    try:  # an invitation: the answer never tells whether the address has an account, nor whose it is
+        inv = invitations.invite(db, g.org, request.form.get("email", ""), "auditor", current_user, engagement_id=e.id)
+    except UserError as err:
         db.rollback()
-        flash(str(err), "error")
+        flash(err.message, "error")
     else:
         db.commit()
-        flash(_("%(name)s can now read the organization's records until %(until)s.",
-                name=db.get(User, row.user_id).name, until=service.local_day(g.org, e.access_until, end=True)), "success")
+        flash(_("Invitation for %(email)s recorded: once accepted, the auditor can read the records until %(until)s.",
+                email=inv.email, until=service.local_day(g.org, e.access_until, end=True)), "success")
     return _back_to_engagement(e)
 
 
@@ -388,7 +393,7 @@ def sample_more(org, eid, sid):
     s = _sample(e, sid)
     db = get_session()
     raw = request.form.get("count", "1").strip()
-    if not raw.isdigit() or int(raw) < 1:
+    if parse_id(raw) is None or int(raw) < 1:
         flash(_("Give how many more records to draw (at least 1)."), "error")
     else:
         try:
@@ -472,9 +477,9 @@ def _evidence_ids(raw: list[str]) -> list[int] | None:
     ids = []
     for part in ",".join(raw).replace("#", "").replace("，", ",").replace(" ", ",").split(","):
         if part.strip():
-            if not part.strip().isdigit():
+            if parse_id(part) is None:
                 return None
-            ids.append(int(part))
+            ids.append(parse_id(part))
     return ids
 
 

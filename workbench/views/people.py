@@ -3,12 +3,14 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_login import current_user
+from flask_login import current_user, login_user
 from sqlmodel import select
 
-from workbench import members
+from workbench import invitations, members
+from workbench.auth import LoginUser
 from workbench.db import get_session
-from workbench.models import Organization
+from workbench.errors import UserError
+from workbench.models import Organization, User
 from workbench.tenancy import allow
 
 bp = Blueprint("people", __name__)
@@ -22,18 +24,29 @@ def org_members(org):
     if request.method == "POST":
         try:
             if request.form.get("remove"):
-                members.remove(db, g.org, request.form.get("remove", type=int) or 0)
+                members.remove(db, g.org, _id(request.form.get("remove")), by=current_user)
                 flash(_("Membership removed."), "info")
+            elif request.form.get("cancel"):
+                invitations.cancel(db, g.org, _id(request.form.get("cancel")), current_user)
+                flash(_("Invitation withdrawn."), "info")
             else:
-                members.add(db, g.org, request.form.get("email", ""), request.form.get("role", ""),
-                                request.form.get("name", ""), request.form.get("password", ""))
-                flash(_("Access granted."), "success")
+                inv = members.add(db, g.org, request.form.get("email", ""), request.form.get("role", ""),
+                                  request.form.get("name", ""), request.form.get("password", ""), by=current_user)
+                flash(_("Invitation for %(email)s recorded: access starts when the person accepts it after signing in.",
+                        email=inv.email), "success")
+            db.commit()
             return redirect(url_for("people.org_members", org=g.org.slug), code=303)
-        except members.MembershipError as e:
+        except UserError as e:
             db.rollback()
-            error, status = str(e), 422
-    return render_template("members.html", rows=members.listing(db, g.org), error=error,
+            error, status = e.message, e.status
+    return render_template("members.html", rows=members.listing(db, g.org), error=error, pending=invitations.pending_in(db, g.org),
                            form=request.form, roles=members.ASSIGNABLE), status
+
+
+def _id(raw: str | None) -> int:
+    """A posted id; anything that is not a plain number of sensible size is no id (0) instead of an overflow."""
+    raw = raw or ""
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 18 else 0
 
 
 @bp.route("/account/password", methods=["GET", "POST"])
@@ -44,13 +57,17 @@ def password():
         if request.form.get("new", "") != request.form.get("repeat", ""):
             error, status = _("The two new passwords differ."), 422
         else:
+            db = get_session()
             try:
-                members.change_password(get_session(), current_user.id, request.form.get("current", ""),
-                                        request.form.get("new", ""))
+                members.change_password(db, current_user.id, request.form.get("current", ""), request.form.get("new", ""))
+            except UserError as e:
+                db.rollback()
+                error, status = e.message, e.status
+            else:
+                db.commit()
+                login_user(LoginUser(db.get(User, current_user.id)))  # this browser stays signed in, others end
                 flash(_("Your password was changed."), "success")
                 return redirect(url_for("main.index"), code=303)
-            except members.MembershipError as e:
-                error, status = str(e), 422
     return render_template("password.html", error=error), status
 
 
@@ -65,8 +82,8 @@ def organizations():
                                               request.form.get("manager", ""))
             flash(_("Organization %(name)s created.", name=org.name), "success")
             return redirect(url_for("people.organizations"), code=303)
-        except members.MembershipError as e:
+        except UserError as e:
             db.rollback()
-            error, status = str(e), 422
+            error, status = e.message, e.status
     orgs = db.exec(select(Organization).order_by(Organization.name)).all()
     return render_template("organizations.html", orgs=orgs, error=error, form=request.form), status

@@ -24,9 +24,11 @@ from werkzeug.datastructures import MultiDict
 
 import forms
 from workbench import clauses as clause_catalogue
+from workbench import jsonsafe
 from workbench import library
 from workbench.auth import active_memberships, roles_in
 from workbench.db import get_session
+from workbench.ids import parse_id
 from workbench.i18n import lang, tr
 from workbench.models import Organization, ProcessTemplate, Record, User, utcnow
 from workbench.studio import builder, io as studio_io, versions
@@ -294,14 +296,14 @@ def org_new(org):
 
 def _source() -> tuple[dict, ProcessTemplate | None]:
     kind, _sep, raw = request.form.get("source", "").partition(":")
-    if not raw.isdigit():
+    if parse_id(raw) is None:
         abort(400)
     db = get_session()
     if kind == "t":
-        tpl = _visible_template(db.get(ProcessTemplate, int(raw)))
+        tpl = _visible_template(db.get(ProcessTemplate, parse_id(raw)))
         return copy.deepcopy(tpl.body), tpl
     if kind == "d":
-        draft = _visible_draft(db.get(StudioDraft, int(raw)))
+        draft = _visible_draft(db.get(StudioDraft, parse_id(raw)))
         base = db.get(ProcessTemplate, draft.base_template_id) if draft.base_template_id else None
         return copy.deepcopy(draft.body), base
     abort(400)
@@ -398,9 +400,11 @@ class Posted:
 
 def _parse_json(text: str) -> tuple[dict | None, str]:
     try:
-        body = json.loads(text)
+        body = jsonsafe.loads(text)
     except json.JSONDecodeError as e:
         return None, _("Not valid JSON: line %(line)s, column %(col)s: %(msg)s", line=e.lineno, col=e.colno, msg=e.msg)
+    except jsonsafe.Refused as e:
+        return None, _("Not accepted: %(msg)s", msg=str(e))
     if not isinstance(body, dict):
         return None, _("A template is a JSON object ({…}).")
     return body, ""
@@ -839,11 +843,11 @@ def export():
     db = get_session()
     bodies = []
     for raw in request.args.getlist("t"):
-        if raw.isdigit():
-            bodies.append(_visible_template(db.get(ProcessTemplate, int(raw))).body)
+        if parse_id(raw) is not None:
+            bodies.append(_visible_template(db.get(ProcessTemplate, parse_id(raw))).body)
     for raw in request.args.getlist("d"):
-        if raw.isdigit():
-            bodies.append(_visible_draft(db.get(StudioDraft, int(raw))).body)
+        if parse_id(raw) is not None:
+            bodies.append(_visible_draft(db.get(StudioDraft, parse_id(raw))).body)
     if not bodies:
         flash(_("Tick the templates to export first."), "info")
         return redirect(url_for("studio.index"), code=303)
