@@ -24,7 +24,7 @@ def cbw(app, db, world):
     db.add(cb)
     db.commit()
     world.cb = cb
-    world.users["cb_staff"] = world.user("staff@cqc.test", "cb auditor", cb, "auditor")
+    world.users["cb_staff"] = world.user("staff@cqc.test", "cb auditor", cb, "member")  # CB staff are members of the CB
     world.users["cb_manager"] = world.user("boss@cqc.test", "cb manager", cb, "manager")
     with app.test_request_context():
         world.grant = grants.grant(db, world.acme, "cqc", world.users["manager"])

@@ -14,7 +14,7 @@ from workbench.cb import audit_time, certificates, grants
 from workbench.models import Membership, Organization, User, utcnow
 
 CB = ("huaren", "华认认证中心（示例认证机构）", "12100000400012345P")
-CB_USERS = [("cb@huaren.example", "李明（审核组长）", "auditor"), ("cbmanager@huaren.example", "刘洋（认证决定）", "manager")]
+CB_USERS = [("cb@huaren.example", "李明（审核组长）", "member"), ("cbmanager@huaren.example", "刘洋（认证决定）", "manager")]
 CLIENT = ("hengtai", "浙江恒泰阀门有限公司", 38, "91320583MA1T4RGH86")
 CREDIT = {"demo": "91320506MA1W8K3Q29", "lvyuan": "91320505MA1MUYXN69"}
 
