@@ -92,7 +92,9 @@ def demo(host: str, port: int, reset: bool, no_serve: bool) -> None:
         summary = seed()
     click.echo(summary)
     click.echo("Sign in with any of these (password: demo123456):")
-    for email, name, role, org in DEMO_USERS:
+    from workbench.cb.demo import CB, CB_USERS
+
+    for email, name, role, org in DEMO_USERS + [(e, n, r, CB[0]) for e, n, r in CB_USERS]:
         click.echo(f"  {email:<28} {role:<11} {org}  {name}")
     if not no_serve:
         click.echo(f"ProcessBench demo: http://{host}:{port}/")

@@ -256,4 +256,7 @@ def seed(today: date | None = None) -> SeedReport:
     from workbench.audit.service import seed_demo_engagement
 
     seed_demo_engagement(db, demo, users["manager@demo.example"], users["auditor@demo.example"], today)
+    from workbench.cb import demo as cb_demo  # the certification body, its clients and their anomalies (#15)
+
+    report.records += cb_demo.seed(db, today, _demo_hasher.hash(DEMO_PASSWORD))
     return report

@@ -21,6 +21,10 @@ class Organization(SQLModel, table=True):
     name: str = Field(max_length=200)
     timezone: str = Field(default="Asia/Shanghai", max_length=64)
     headcount: Optional[int] = None
+    kind: str = Field(default="client", max_length=16, sa_column_kwargs={"server_default": "client"})  # client | cb (certification body)
+    credit_code: Optional[str] = Field(default=None, max_length=18)  # 统一社会信用代码 (GB 32100-2015)
+    discharge_permit_no: Optional[str] = Field(default=None, max_length=64)  # 排污许可证编号
+    discharge_permit_expiry: Optional[date] = None
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -143,3 +147,4 @@ from workbench.studio import models as studio_models  # noqa: F401
 from workbench import invitations as invitation_models  # noqa: F401,E402  (registers the invitation table)
 from workbench.audit import report_models as audit_report_models  # noqa: F401,E402  (report issuance)
 from workbench.documents import models as documents_models  # noqa: F401,E402
+from workbench.cb import models as cb_models  # noqa: F401,E402

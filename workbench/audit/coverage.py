@@ -1,8 +1,16 @@
-"""Coverage matrix: clauses × months of the audited period, counting records per cell.
+"""Coverage matrix: clauses × months of the audited period, expected against actual.
 
 A record counts for a clause when the template version it was made with serves that clause — lists it or
-one of its sub-clauses (a record of a template listing 9.2.2 counts for 9.2). Empty cells are where the
-auditor asks "what was done here, and where is the evidence?".
+one of its sub-clauses (a record of a template listing 9.2.2 counts for 9.2).
+
+What is *expected* in a month follows each serving process's schedule:
+- `every_months` N (internal audit, management review): one record when it falls due — N months after the
+  last completed one (never done before the period: due at its start); done early or on time, the
+  expectation sits in the month it was done; missed, in the month it fell due (red);
+- `due_field` (calibration, licences…): per subject, a renewal by each due date inside the period;
+- no schedule (production, inspection…): records every month ("continuous").
+A month in which nothing was due is not red; the current month is partial and months after today are not
+judged yet. Cells say "expected N, found M".
 """
 from __future__ import annotations
 
@@ -24,6 +32,9 @@ class Row:
     templates: list[str] = field(default_factory=list)  # adopted processes serving the clause
     counts: list[int] = field(default_factory=list)  # per month
     system: dict | None = None  # {zh, en} when the documented system itself serves the clause (clauses.json)
+    counts: list[int] = field(default_factory=list)  # per month: found
+    expected: list[int] = field(default_factory=list)  # per month: due by a schedule
+    continuous: bool = False  # an unscheduled process serves the clause: records expected every month
 
     @property
     def total(self) -> int:
@@ -35,13 +46,49 @@ class Row:
 
 
 @dataclass
+class Cell:
+    status: str  # ok | missing | not_due | partial | future
+    found: int
+    expected: int | None  # None: "records every month"
+
+
+@dataclass
 class Coverage:
     months: list[str]
     rows: list[Row]
+    current: int | None = None  # index of the current (partial) month
+    judged_until: int | None = None  # months after this index are in the future
+
+    def cell(self, row: Row, i: int) -> Cell:
+        found = row.counts[i]
+        exp = row.expected[i] if row.expected else 0
+        wanted = None if row.continuous and not exp else exp
+        if self.judged_until is not None and i > self.judged_until:
+            return Cell("future", found, wanted)
+        short = found < (1 if wanted is None else wanted)
+        if self.current == i and short:
+            return Cell("partial", found, wanted)
+        if wanted is not None and wanted == 0:
+            return Cell("ok" if found else "not_due", found, 0)
+        return Cell("missing" if short else "ok", found, wanted)
+
+    def grid(self, row: Row) -> list[Cell]:
+        return [self.cell(row, i) for i in range(len(self.months))]
 
     @property
     def empty_cells(self) -> int:
-        return sum(1 for r in self.rows for c in r.counts if c == 0)
+        """Cells where something was expected and not found (not-due, partial and future months aside)."""
+        return sum(1 for r in self.rows for i in range(len(self.months)) if self.cell(r, i).status == "missing")
+
+    def groups(self) -> list[tuple[str, str, list[Row]]]:
+        """Rows grouped by standard and top-level clause (4 … 10), for collapsible sections."""
+        out: list[tuple[str, str, list[Row]]] = []
+        for r in self.rows:
+            top = r.clause.split(".")[0]
+            if not out or out[-1][0] != r.standard or out[-1][1] != top:
+                out.append((r.standard, top, []))
+            out[-1][2].append(r)
+        return out
 
     @property
     def cells(self) -> int:
@@ -76,10 +123,55 @@ def clause_rows(standards: Iterable[str], scope_clauses: list[dict] | None = Non
     return sorted(out, key=lambda sc: (catalogue.STANDARDS.index(sc[0]), catalogue.sort_key(sc[1])))
 
 
+def expected_dates(schedule: dict | None, recs: list[tuple[date, str | None, date | None, bool]], start: date,
+                   end: date) -> list[date] | None:
+    """The dates in [start, end] on which one record of a process is expected (see the module docstring).
+    recs: (record date, subject, due date, completed) of the process, also from before the period.
+    None: no schedule — records are expected every month."""
+    from workbench.schedules import add_months
+
+    if not schedule:
+        return None
+    out: list[date] = []
+    if schedule.get("every_months"):
+        n = int(schedule["every_months"])
+        done = sorted(d for d, _s, _due, final in recs if final and d)
+        before = [d for d in done if d < start]
+        anchor = before[-1] if before else None
+        due = add_months(anchor, n) if anchor else start
+        while due <= end and n > 0:
+            on_time = next((d for d in done if (anchor is None or d > anchor) and d <= due and d >= start), None)
+            if on_time:
+                out.append(on_time)
+                anchor = on_time
+            else:
+                out.append(due)
+                anchor = next((d for d in done if d > due), due)
+            due = add_months(anchor, n)
+        return out
+    if schedule.get("due_field"):
+        by_subject: dict[str, list[tuple[date, date | None]]] = {}
+        for d, subject, due, final in recs:
+            if d and final:
+                by_subject.setdefault(subject or "", []).append((d, due))
+        for rs in by_subject.values():
+            rs.sort()
+            for d, due in rs:
+                if due is None or not start <= due <= end:
+                    continue
+                renewal = next((d2 for d2, _ in rs if d < d2 <= due), None)
+                out.append(renewal if renewal and renewal >= start else due)
+        return out
+    return None
+
+
 def compute(rows: list[tuple[str, str]], months: list[str], records: Iterable[tuple[int, date]],
-            template_clauses: dict[int, list[dict]], adopted: dict[str, list[dict]]) -> Coverage:
+            template_clauses: dict[int, list[dict]], adopted: dict[str, list[dict]],
+            expected: dict[str, list[date] | None] | None = None, today: date | None = None) -> Coverage:
     """Pure: records are (template id, record date); template_clauses maps template id -> its clauses;
-    adopted maps adopted process key -> its clauses (for naming the processes that serve a row)."""
+    adopted maps adopted process key -> its clauses (for naming the processes that serve a row);
+    expected maps adopted process key -> expected dates (None: every month; see expected_dates); without
+    it every month expects records (the matrix before schedules were considered)."""
     index = {m: i for i, m in enumerate(months)}
     per_template: dict[int, list[int]] = {}
     for tid, d in records:
@@ -95,14 +187,32 @@ def compute(rows: list[tuple[str, str]], months: list[str], records: Iterable[tu
         for tid, counts in per_template.items():
             if serves(template_clauses.get(tid, []), standard, clause):
                 row.counts = [a + b for a, b in zip(row.counts, counts)]
+        row.expected = [0] * len(months)
+        if expected is None:
+            row.continuous = True
+        for key in row.templates:
+            dates = (expected or {}).get(key)
+            if dates is None:
+                row.continuous = True
+                continue
+            for d in dates:
+                i = index.get(d.strftime("%Y-%m"))
+                if i is not None:
+                    row.expected[i] += 1
         out.append(row)
-    return Coverage(months, out)
+    cov = Coverage(months, out)
+    if today is not None:
+        cur = today.strftime("%Y-%m")
+        cov.current = index.get(cur)
+        cov.judged_until = cov.current if cov.current is not None else (len(months) - 1 if months and months[0] <= cur else -1)
+    return cov
 
 
 def coverage(db: Session, org, standards: Iterable[str], start: date, end: date, scope_clauses: list[dict] | None = None,
-             scope_processes: list[str] | None = None, detail: bool = False) -> Coverage:
+             scope_processes: list[str] | None = None, detail: bool = False, today: date | None = None) -> Coverage:
     from workbench import library
     from workbench.models import ProcessTemplate, Record
+    from workbench.workflow import is_final
 
     q = select(Record.template_id, Record.record_date).where(Record.org_id == org.id, Record.record_date >= start,
                                                              Record.record_date <= end)
@@ -111,6 +221,19 @@ def coverage(db: Session, org, standards: Iterable[str], start: date, end: date,
     recs = db.exec(q).all()
     tids = {t for t, _d in recs}
     bodies = {t.id: t.body.get("clauses") or [] for t in db.exec(select(ProcessTemplate).where(ProcessTemplate.id.in_(tids))).all()} if tids else {}
-    adopted = {t.key: t.body.get("clauses") or [] for t in library.processes(db, org)
-               if not scope_processes or t.key in scope_processes}
-    return compute(clause_rows(standards, scope_clauses, detail), months_between(start, end), recs, bodies, adopted)
+    procs = [t for t in library.processes(db, org) if not scope_processes or t.key in scope_processes]
+    adopted = {t.key: t.body.get("clauses") or [] for t in procs}
+    scheduled = {t.key: t for t in procs if t.body.get("schedule")}
+    history: dict[str, list] = {k: [] for k in scheduled}
+    if scheduled:  # the scheduled processes' records, with the few columns the schedule needs
+        rows = db.exec(select(Record.template_key, Record.template_id, Record.record_date, Record.subject, Record.due_date,
+                              Record.state).where(Record.org_id == org.id, Record.template_key.in_(list(scheduled)),
+                                                  Record.record_date <= end)).all()
+        tbodies = {t.id: t.body for t in db.exec(select(ProcessTemplate).where(
+            ProcessTemplate.id.in_({r[1] for r in rows} or {0}))).all()}
+        for key, tid, d, subject, due, state in rows:
+            history[key].append((d, subject, due, is_final(tbodies.get(tid) or scheduled[key].body, state)))
+    expected = {k: expected_dates(t.body.get("schedule"), history.get(k, []), start, end) for k, t in
+                {t.key: t for t in procs}.items()}
+    return compute(clause_rows(standards, scope_clauses, detail), months_between(start, end), recs, bodies, adopted,
+                   expected, today or date.today())

@@ -33,6 +33,9 @@ class Engagement(SQLModel, table=True):
     scope_clauses: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))  # [{standard, clause}]
     access_from: datetime  # auditors' remote access window (UTC)
     access_until: datetime
+    programme_slot: Optional[str] = Field(default=None, max_length=20)  # workbench.cb.programme.SLOTS
+    certificate_id: Optional[int] = None  # cb_certificate.id (no FK: adding one would rebuild the table on SQLite)
+    audit_time: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}"))
     created_at: datetime = Field(default_factory=utcnow)
     created_by: Optional[int] = Field(default=None, foreign_key="user.id")
     # findings numbered so far: raise_finding increments it (the row lock serializes concurrent findings)

@@ -10,6 +10,15 @@ From the list of common causes (docs: /work/shared/iso-hls.md), these are detect
 7. no valid type-test report (type-test-report);
 8. administrative licences expired (licence-permit).
 
+Validity (5–8) comes only from records in a final, accepted state with a passing result (audit.validity):
+a later failed or limited result ends it, a draft never extends it; a lapse at any time in the period is
+reported with its dates; a registered instrument (measuring-equipment) or a subject whose records never
+established validity is flagged. Internal audit and management review must cover every standard of the
+engagement (the record's `standards` field). Also, where the data is there: documents past their review
+date (1), production / inspection equipment (4), scope changed since certification (9), headcount moved out
+of the certified audit-time band (10), licences whose originals are not yet verified (14), the
+organization's discharge permit (8) and the certification programme's overdue audits.
+
 Each item links to its evidence (records) or states the absence. A process the organization has not
 adopted is reported as "not tracked" (the system cannot tell), never as a crash or a pass.
 """
@@ -21,8 +30,8 @@ from datetime import date
 from flask_babel import gettext as _
 from sqlmodel import Session, select
 
-from workbench import library, schedules, signatures
-from workbench.audit import seals
+from workbench import library, signatures
+from workbench.audit import seals, validity
 from workbench.models import Organization, ProcessTemplate, Record
 from workbench.workflow import is_final
 
@@ -34,6 +43,13 @@ OBJECTIVES = ("objectives", "quality-objectives", 2)
 EXPIRY = [("calibration", "calibration-record", 6), ("special_equipment", "special-equipment", 5),
           ("type_test", "type-test-report", 7), ("licence", "licence-permit", 8)]
 OWN_CHECKS = {k for _c, k, _n in PERIODIC + EXPIRY} | {OBJECTIVES[1]}
+# the values a record's `standards` field uses for each standard (internal audit: iso9001…; management review: qms…)
+STANDARD_CODES = {"ISO 9001:2015": {"iso9001", "qms"}, "ISO 14001:2015": {"iso14001", "ems"},
+                  "ISO 45001:2018": {"iso45001", "ohsms"}}
+REGISTERS = {"calibration-record": ("measuring-equipment", "instrument_no", {"in_use", "limited"})}
+EQUIPMENT = ("equipment-maintenance", "measuring-equipment")
+CHECK_ORDER = ["programme", "internal_audit", "management_review", "objectives", "documents", "operation", "equipment",
+               "calibration", "special_equipment", "type_test", "licence", "scope", "headcount"]
 
 
 @dataclass
@@ -66,6 +82,28 @@ class Item:
             "expires_soon": _("%(subject)s expires on %(due)s.", subject=self.subject, due=p.get("due")),
             "all_valid": _("All %(n)s valid.", n=p.get("n", 0)),
             "no_subjects": _("No records at all: if there are none, state it in the audit; otherwise evidence is missing."),
+            "standard_not_covered": _("No completed record covers %(standard)s in the period.", standard=p.get("standard")),
+            "lapsed": _("%(subject)s was not valid from %(start)s to %(end)s.", subject=self.subject, start=p.get("from"),
+                        end=p.get("to")),
+            "failed_result": _("%(subject)s: the latest accepted result (%(date)s) is not a pass; no valid record since.",
+                               subject=self.subject, date=p.get("date")),
+            "no_valid_record": _("%(subject)s is registered but has no accepted record with a passing result.",
+                                 subject=self.subject),
+            "original_not_verified": _("%(n)s licence record(s) not yet checked against the original.", n=p.get("n", 0)),
+            "permit_expired": _("The pollutant-discharge permit %(no)s expired on %(due)s.", no=p.get("no"), due=p.get("due")),
+            "permit_expires_soon": _("The pollutant-discharge permit %(no)s expires on %(due)s.", no=p.get("no"), due=p.get("due")),
+            "documents_overdue": _("%(n)s document(s) past their review date.", n=p.get("n", 0)),
+            "no_equipment": _("No production or inspection equipment is registered."),
+            "equipment_registered": _("%(n)s piece(s) of equipment registered.", n=p.get("n", 0)),
+            "scope_changed": _("The scope changed since certification %(number)s: added %(added)s; removed %(removed)s.",
+                               number=p.get("number"), added=p.get("added") or "—", removed=p.get("removed") or "—"),
+            "headcount_changed": _("Headcount %(now)s is outside the band certified with %(then)s persons (%(band)s): "
+                                   "the audit time must be recalculated.", now=p.get("now"), then=p.get("then"),
+                                   band=p.get("band")),
+            "audit_overdue": _("%(slot)s of certificate %(number)s was due by %(due)s.", slot=p.get("slot"),
+                               number=p.get("number"), due=p.get("due")),
+            "audit_due_soon": _("%(slot)s of certificate %(number)s is due by %(due)s.", slot=p.get("slot"),
+                                number=p.get("number"), due=p.get("due")),
         }
         return texts.get(self.code, self.code)
 
@@ -111,6 +149,11 @@ def check_title(check: str) -> str:
         "special_equipment": _("Special equipment inspection"),
         "type_test": _("Type-test reports"),
         "licence": _("Administrative licences and permits"),
+        "programme": _("Certification programme"),
+        "documents": _("Documents reviewed on time"),
+        "equipment": _("Equipment for the scope"),
+        "scope": _("Scope since certification"),
+        "headcount": _("Headcount and audit time"),
         signatures.READINESS_CHECK: signatures.readiness_title(),
         "chain": _("Event chain extends the sealed heads"),
     }.get(check, check)
@@ -134,6 +177,135 @@ def _unmeasured(rec: Record) -> list[str]:
         return [_("(no objectives listed)")]
     return [str(row.get("objective") or f"#{i + 1}") for i, row in enumerate(rows)
             if not isinstance(row, dict) or row.get("actual") in (None, "", [])]
+
+
+def _uncovered(done: list[Record], std: set[str]) -> list[str]:
+    """The engagement's standards that no completed record's `standards` field names (records without the
+    field count for every standard: older template versions did not ask)."""
+    if not std or not done:
+        return []
+    named: set[str] = set()
+    for r in done:
+        values = (r.data or {}).get("standards")
+        if not isinstance(values, list):
+            return []
+        named |= {str(v) for v in values}
+    return [s for s in sorted(std) if s in STANDARD_CODES and not STANDARD_CODES[s] & named]
+
+
+def _subjects(key: str, recs: dict[str, list[Record]]) -> dict[str, list[Record]]:
+    out: dict[str, list[Record]] = {}
+    for r in recs.get(key, []):
+        out.setdefault(r.subject or f"#{r.id}", []).append(r)
+    return out
+
+
+def _expiry_items(result: Readiness, name: str, key: str, cause: int, recs: dict[str, list[Record]],
+                  bodies: dict[int, dict], adopted: dict, start: date, end: date, today: date) -> None:
+    tpl = adopted[key]
+    warn_days = (tpl.body.get("schedule") or {}).get("warn_days", 30)
+    subjects = _subjects(key, recs)
+    register = REGISTERS.get(key)
+    if register and register[0] in adopted:  # registered instruments in use must have a calibration
+        reg_key, field_name, in_use = register
+        for r in recs.get(reg_key, []):
+            no = (r.data or {}).get(field_name)
+            if no and (r.data or {}).get("status") in in_use and no not in subjects:
+                result.items.append(Item(name, cause, FAIL, "no_valid_record", key, subject=str(no), records=[r]))
+    if not subjects:
+        if not any(i.check == name for i in result.items):
+            result.items.append(Item(name, cause, WARN, "no_subjects", key))
+        return
+
+    def final(r: Record) -> bool:
+        return is_final(bodies.get(r.template_id) or tpl.body, r.state)
+
+    valid, bad = [], False
+    for subject, rs in sorted(subjects.items()):
+        v = validity.subject_validity(subject, rs, final, start, end, today)
+        now = v.valid_on(today)
+        for a, b in v.lapses:
+            bad = True
+            result.items.append(Item(name, cause, FAIL, "lapsed", key, subject=subject, records=v.records[:5],
+                                     params={"from": a.isoformat(), "to": b.isoformat()}))
+        if now is None:
+            bad = True
+            if not v.intervals:
+                result.items.append(Item(name, cause, FAIL, "no_valid_record", key, subject=subject, records=v.records[:5]))
+            elif v.failed is not None and (v.last_until is None or v.failed.record_date <= v.last_until + validity.ONE_DAY):
+                result.items.append(Item(name, cause, FAIL, "failed_result", key, subject=subject, records=[v.failed],
+                                         params={"date": v.failed.record_date.isoformat(), "due": v.last_until.isoformat()}))
+            else:
+                last = max(v.intervals, key=lambda iv: iv[1])
+                result.items.append(Item(name, cause, FAIL, "expired", key, subject=subject, records=[last[2]],
+                                         params={"due": last[1].isoformat()}))
+        elif (now[1] - today).days <= warn_days:
+            bad = True
+            result.items.append(Item(name, cause, WARN, "expires_soon", key, subject=subject, records=[now[2]],
+                                     params={"due": now[1].isoformat()}))
+        else:
+            valid.append(now[2])
+        if key == "licence-permit" and v.unaccepted:
+            result.items.append(Item(name, 14, WARN, "original_not_verified", key, subject=subject,
+                                     records=v.unaccepted, params={"n": len(v.unaccepted)}))
+    if valid and not bad:
+        result.items.append(Item(name, cause, OK, "all_valid", key, records=valid, params={"n": len(valid)}))
+
+
+def _extra_checks(db: Session, result: Readiness, org: Organization, recs: dict[str, list[Record]], adopted: dict,
+                  std: set[str], processes: list[str] | None, start: date, end: date, today: date) -> None:
+    from workbench.cb import audit_time, certificates, programme
+
+    # 8. the organization's own pollutant-discharge permit
+    if org.discharge_permit_expiry:
+        p = {"no": org.discharge_permit_no or "—", "due": org.discharge_permit_expiry.isoformat()}
+        if org.discharge_permit_expiry < today:
+            result.items.append(Item("licence", 8, FAIL, "permit_expired", "licence-permit", params=p))
+        elif (org.discharge_permit_expiry - today).days <= 90:
+            result.items.append(Item("licence", 8, WARN, "permit_expires_soon", "licence-permit", params=p))
+    # 1. documents past their review date (the documents module, where it exists)
+    try:
+        from workbench.documents import due_reviews  # type: ignore[attr-defined]
+    except ImportError:
+        due_reviews = None
+    if due_reviews is not None:
+        import inspect
+
+        takes_today = len(inspect.signature(due_reviews).parameters) >= 3  # (db, org[, today]): the docs branch's API
+        items = due_reviews(db, org, today) if takes_today else due_reviews(db, org)
+        overdue = [d for d in items if getattr(d, "status", "overdue") == "overdue"]
+        if overdue:
+            result.items.append(Item("documents", 1, WARN, "documents_overdue", "document-control",
+                                     records=[getattr(d, "record", None) for d in overdue if getattr(d, "record", None)],
+                                     params={"n": len(overdue)}))
+    # 4. production / inspection equipment registered
+    tracked = [k for k in EQUIPMENT if k in adopted]
+    if tracked:
+        eq = [r for k in tracked for r in recs.get(k, [])]
+        result.items.append(Item("equipment", 4, OK if eq else WARN, "equipment_registered" if eq else "no_equipment",
+                                 tracked[0], records=eq[:5], params={"n": len(eq)}))
+    # certificates: programme, scope (9) and headcount (10)
+    for c in certificates.for_org(db, org.id):
+        if std and c.standard not in std or certificates.effective_status(c, today) not in ("valid", "suspended"):
+            continue
+        for s in certificates.slots_of(db, c, today):
+            st = s.status(today)
+            if st in ("overdue", "due_soon"):
+                result.items.append(Item("programme", 0, FAIL if st == "overdue" else WARN,
+                                         "audit_overdue" if st == "overdue" else "audit_due_soon", c.standard,
+                                         params={"slot": programme.slot_label(s.slot), "number": c.number,
+                                                 "due": s.due.isoformat()}))
+        if c.scope_processes and processes:
+            added, removed = sorted(set(processes) - set(c.scope_processes)), sorted(set(c.scope_processes) - set(processes))
+            if added or removed:
+                result.items.append(Item("scope", 9, WARN, "scope_changed", c.standard,
+                                         params={"number": c.number, "added": "、".join(added), "removed": "、".join(removed)}))
+        then, now = audit_time.band_index(c.headcount), audit_time.band_index(org.headcount)
+        if then is not None and now is not None and then != now:
+            row = audit_time.tables()["standards"]["ISO 9001:2015"]["rows"][then]
+            result.items.append(Item("headcount", 10, WARN, "headcount_changed", c.standard,
+                                     params={"now": org.headcount, "then": c.headcount,
+                                             "band": f"{row['from']}–{row['to']}"}))
 
 
 def check(db: Session, org: Organization, start: date, end: date, standards: list[str] | None = None,
@@ -167,7 +339,12 @@ def check(db: Session, org: Organization, start: date, end: date, standards: lis
             continue
         within = _in_period(recs.get(key, []), start, end)
         done = [r for r in within if is_final(bodies.get(r.template_id) or adopted[key].body, r.state)]
-        if done:
+        missing = _uncovered(done, std)
+        if done and missing:
+            for standard in missing:
+                result.items.append(Item(name, cause, FAIL, "standard_not_covered", key, records=done,
+                                         params={"standard": standard}))
+        elif done:
             result.items.append(Item(name, cause, OK, "completed", key, records=done, params={"n": len(done)}))
         elif within:
             result.items.append(Item(name, cause, FAIL, "not_completed", key, records=within))
@@ -202,32 +379,16 @@ def check(db: Session, org: Organization, start: date, end: date, standards: lis
         operation = any(c["clause"].split(".")[0] == "8" and (not std or c["standard"] in std) for c in tpl.body["clauses"])
         result.items.append(Item("operation", 3, FAIL if operation else WARN,
                                  "no_operation_records" if operation else "no_records", key))
-    # 5–8. certificates, calibrations, licences, type tests in force today
+    # 5–8. certificates, calibrations, licences, type tests: valid only from accepted, passing records
     for name, key, cause in EXPIRY:
         if untracked(name, key, cause) or not _applies(body_of(key), std):
             continue
-        tpl = adopted[key]
-        due = schedules.subject_items(tpl, recs.get(key, []), today) if "due_field" in (tpl.body.get("schedule") or {}) else []
-        if not due:
-            result.items.append(Item(name, cause, WARN, "no_subjects", key))
-            continue
-        valid = []
-        for d in due:
-            if d.status == "overdue":
-                result.items.append(Item(name, cause, FAIL, "expired", key, subject=d.subject, records=[d.last_record],
-                                         params={"due": d.due.isoformat()}))
-            elif d.status == "due_soon":
-                result.items.append(Item(name, cause, WARN, "expires_soon", key, subject=d.subject, records=[d.last_record],
-                                         params={"due": d.due.isoformat()}))
-            else:
-                valid.append(d.last_record)
-        if valid and len(valid) == len(due):
-            result.items.append(Item(name, cause, OK, "all_valid", key, records=valid, params={"n": len(valid)}))
+        _expiry_items(result, name, key, cause, recs, bodies, adopted, start, end, today)
+    _extra_checks(db, result, org, recs, adopted, std, processes, start, end, today)
     result.items += signatures.readiness_items(db, org.id, start, end)  # edited after signature (svc)
     chain = seals.readiness_item(db, org.id)  # the event chain still extends every sealed head (issue #9.2)
     if chain is not None:
         result.items.append(chain)
-    order = {n: i for i, n in enumerate(["internal_audit", "management_review", "objectives", "operation", "calibration",
-                                         "special_equipment", "type_test", "licence"])}
+    order = {n: i for i, n in enumerate(CHECK_ORDER)}
     result.items.sort(key=lambda i: (order.get(i.check, 99), STATUS_ORDER[i.status], i.template_key, i.subject or ""))
     return result

@@ -219,7 +219,7 @@ def xlsx(rep: Report) -> bytes:
         put(ws, [_("Sample %(n)s", n=s.number)], title_font)
         put(ws, [_("Population"), definition_text(s.definition, rep.titles)])
         put(ws, [_("Population size"), s.population_size])
-        put(ws, [_("Rule"), sampling.describe_rule(s.rule)])
+        put(ws, [_("Rule"), sampling.describe_rule(s.rule) + (f" ({sampling.sample_size_note(s)})" if sampling.sample_size_note(s) else "")])
         put(ws, [_("Seed"), str(s.seed)])
         put(ws, [_("Algorithm"), s.rule.get("algorithm", sampling.ALGORITHM)])
         put(ws, [_("Drawn by"), rep.users.get(s.created_by, "—"), _("at"), local(s.created_at)])
@@ -276,6 +276,18 @@ def xlsx(rep: Report) -> bytes:
         put(ws, [readiness_mod.check_title(it.check), it.cause, readiness_status_label(it.status),
                  rep.titles.get(it.template_key, it.template_key), it.subject or "", it.message,
                  "、".join(f"#{r.id} {r.title}" for r in it.records[:10]) or "—"], fill=fill)
+
+    # audit time (IAF MD 5 / MD 11), as stored on the engagement
+    if e.audit_time:
+        from workbench.cb.programme import slot_label
+
+        ws = sheet(_("Audit time"), [50, 14, 50])
+        put(ws, [_("Audit time (IAF MD 5 / IAF MD 11), auditor-days"),
+                 slot_label(e.programme_slot) if e.programme_slot else ""], title_font)
+        for step in e.audit_time.get("steps", []):
+            put(ws, [step.get("label", ""), step.get("value", ""), step.get("note", "")])
+        put(ws, [_("Initial / surveillance / recertification"), f"{e.audit_time.get('initial')} / "
+                 f"{e.audit_time.get('surveillance')} / {e.audit_time.get('recertification')}"], bold)
 
     buf = io.BytesIO()
     wb.save(buf)

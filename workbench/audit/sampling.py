@@ -12,6 +12,13 @@ Sizes (`rule_size`), in exact integer arithmetic (no floating-point square roots
   k with k² ≥ f²·n; with f a Fraction that is ``ceil_isqrt(ceil(f²·n))``.
 - ``fixed``: a number of records. ``percent``: ⌈p·n/100⌉ (p a decimal such as "12.5").
 
+- ``judgement``: the auditor picks the records (risk, previous findings, complaints) and states why
+  (ISO 19011 A.6.2); the picks, in the auditor's order, and the rationale are the rule, so the sample is
+  recorded and re-verifiable like a random one (the picks must belong to the frozen population).
+
+The square-root rule of IAF MD 1 is written for sites; for records it is used *by analogy* — the rule
+stores that basis (``basis``) and the sample page and report say so.
+
 Every rule gives at least 1 record when n ≥ 1 and never more than n. Stratified (by month or by process),
 every non-empty stratum gets at least one record (the size grows to the number of strata if needed) and
 the rest is allocated proportionally with the Sainte-Laguë divisor method, which is house-monotone: a larger
@@ -37,7 +44,9 @@ from sqlmodel import Session, select
 ALGORITHM = "processbench-sample-1"
 AUDIT_TYPES = ("initial", "surveillance", "recertification")
 SQRT_FACTORS = {"initial": Fraction(1), "surveillance": Fraction(3, 5), "recertification": Fraction(4, 5)}
-KINDS = ("sqrt", "fixed", "percent")
+KINDS = ("sqrt", "fixed", "percent", "judgement")
+MD1_BASIS = "IAF MD 1 square-root rule, by analogy (MD 1 is written for sites; here it sizes a sample of records)"
+MAX_PICKS = 500
 STRATIFY = ("month", "process")
 SEED_LIMIT = 10**12
 
@@ -65,8 +74,25 @@ def sqrt_size(n: int, audit_type: str) -> int:
     return bounded(ceil_isqrt(math.ceil(f * f * n)), n)
 
 
+def parse_picks(text: Any) -> list[int]:
+    """Record ids as the auditor typed them ("#12, 15 18"), in order, without repeats."""
+    if isinstance(text, (list, tuple)):
+        items = [str(i) for i in text]
+    else:
+        items = str(text or "").replace("，", ",").replace("#", " ").replace(",", " ").split()
+    out: list[int] = []
+    for item in items:
+        if not item.isascii() or not item.isdigit() or len(item) > 12:
+            raise ValueError(_("Record numbers must be whole numbers such as 12, 15, 18."))
+        if int(item) not in out:
+            out.append(int(item))
+    if len(out) > MAX_PICKS:
+        raise ValueError(_("At most %(n)s records can be picked.", n=MAX_PICKS))
+    return out
+
+
 def make_rule(kind: str, *, audit_type: str | None = None, n: Any = None, percent: Any = None,
-              stratify: str | None = None) -> dict:
+              stratify: str | None = None, picked: Any = None, rationale: str | None = None) -> dict:
     """A validated rule dict as stored with the sample; raises ValueError with a user message."""
     rule: dict[str, Any] = {"algorithm": ALGORITHM, "kind": kind, "stratify": stratify or None}
     if stratify and stratify not in STRATIFY:
@@ -75,6 +101,15 @@ def make_rule(kind: str, *, audit_type: str | None = None, n: Any = None, percen
         if audit_type not in AUDIT_TYPES:
             raise ValueError(_("Choose the audit type for the square-root rule."))
         rule["audit_type"] = audit_type
+        rule["basis"] = MD1_BASIS
+    elif kind == "judgement":
+        ids = parse_picks(picked)
+        if not ids:
+            raise ValueError(_("Pick at least one record for a judgement sample."))
+        reason = (rationale or "").strip()
+        if len(reason) < 3:
+            raise ValueError(_("State the rationale for the judgement sample (risk, previous findings, complaints…)."))
+        rule.update(picked=ids, rationale=reason[:2000], stratify=None)
     elif kind == "fixed":
         try:
             count = int(str(n).strip())
@@ -99,6 +134,8 @@ def make_rule(kind: str, *, audit_type: str | None = None, n: Any = None, percen
 def rule_size(rule: dict, n: int) -> int:
     """How many records the rule takes from a population of n (before stratification's minimum)."""
     kind = rule["kind"]
+    if kind == "judgement":
+        return min(len(rule["picked"]), n)
     if kind == "sqrt":
         return sqrt_size(n, rule["audit_type"])
     if kind == "fixed":
@@ -118,8 +155,11 @@ def sample_size(rule: dict, n: int, strata: Sequence[str] | None = None) -> int:
 
 def describe_rule(rule: dict) -> str:
     kind = rule.get("kind")
+    if kind == "judgement":
+        return _("judgement sample: %(n)s record(s) picked by the auditor — rationale: %(why)s", n=len(rule["picked"]),
+                 why=rule.get("rationale", ""))
     if kind == "sqrt":
-        text = {"initial": _("IAF MD 1 square root, initial audit: ⌈√n⌉"),
+        text = _("by analogy with IAF MD 1 (written for sites):") + " " + {"initial": _("IAF MD 1 square root, initial audit: ⌈√n⌉"),
                 "surveillance": _("IAF MD 1 square root, surveillance: ⌈0.6·√n⌉"),
                 "recertification": _("IAF MD 1 square root, recertification: ⌈0.8·√n⌉")}[rule["audit_type"]]
     elif kind == "fixed":
@@ -198,8 +238,31 @@ def draw_order(ids: Sequence[int], seed: int, strata: Sequence[str] | None = Non
     return out
 
 
+def size_note(rule: dict, population_size: int, first_count: int, strata: Sequence[str] | None) -> str | None:
+    """Why the first draw is larger than the rule's size (stratification), for the sample page and the report."""
+    if rule.get("kind") == "judgement" or not rule.get("stratify"):
+        return None
+    base = rule_size(rule, population_size)
+    if first_count <= base:
+        return None
+    return _("Stratification drew %(k)s records instead of the rule's %(m)s: each of the %(s)s strata with records "
+             "gets at least one.", k=first_count, m=base, s=len(set(strata or [])))
+
+
+def sample_size_note(sample) -> str | None:
+    return size_note(sample.rule, sample.population_size, int(sample.draws[0]["count"]) if sample.draws else len(sample.drawn),
+                     sample.strata)
+
+
 def draw(ids: Sequence[int], seed: int, rule: dict, strata: Sequence[str] | None = None) -> list[int]:
-    """The first draw of a sample: the rule's size (see sample_size) off the seeded ordering."""
+    """The first draw of a sample: the rule's size (see sample_size) off the seeded ordering; for a judgement
+    sample, the auditor's picks (each must be in the population)."""
+    if rule.get("kind") == "judgement":
+        members = set(int(i) for i in ids)
+        outside = [i for i in rule["picked"] if i not in members]
+        if outside:
+            raise ValueError(_("Picked records not in the population: %(ids)s.", ids=", ".join(f"#{i}" for i in outside)))
+        return list(rule["picked"])
     use_strata = strata if rule.get("stratify") else None
     return draw_order(ids, seed, use_strata, sample_size(rule, len(ids), use_strata))
 
@@ -207,6 +270,8 @@ def draw(ids: Sequence[int], seed: int, rule: dict, strata: Sequence[str] | None
 def draw_more(ids: Sequence[int], seed: int, rule: dict, strata: Sequence[str] | None, drawn: Sequence[int],
               count: int) -> list[int]:
     """The sample extended by `count` records: the next ones of the same ordering (`drawn` stays a prefix)."""
+    if rule.get("kind") == "judgement":
+        raise ValueError(_("A judgement sample is not extended by drawing: pick a new judgement sample."))
     use_strata = strata if rule.get("stratify") else None
     out = draw_order(ids, seed, use_strata, min(len(ids), len(drawn) + max(0, int(count))))
     if out[: len(drawn)] != list(drawn):
@@ -229,6 +294,16 @@ def verify_draw(ids: Sequence[int], strata: Sequence[str] | None, rule: dict, se
     use_strata = list(strata) if rule.get("stratify") else None
     if use_strata is not None and len(use_strata) != len(ids):
         problems.append(_("The stored strata do not match the population."))
+        return problems
+    if rule.get("kind") == "judgement":
+        picked = [int(i) for i in rule.get("picked") or []]
+        outside = [i for i in picked if i not in set(ids)]
+        if outside:
+            problems.append(_("Picked records not in the population: %(ids)s.", ids=", ".join(f"#{i}" for i in outside)))
+        if [int(i) for i in drawn] != picked or first_count != len(picked):
+            problems.append(_("The sample differs from the auditor's recorded picks."))
+        if not str(rule.get("rationale") or "").strip():
+            problems.append(_("The judgement sample has no recorded rationale."))
         return problems
     expected_first = sample_size(rule, len(ids), use_strata)
     if first_count != expected_first:

@@ -18,3 +18,8 @@ def register_blueprints(app: Flask) -> None:
     from workbench.views import documents
 
     app.register_blueprint(documents.bp)
+    from workbench.cb import commands as cb_commands
+    from workbench.views import cb
+
+    app.register_blueprint(cb.bp)
+    app.register_blueprint(cb_commands.bp)  # `workbench portfolio digest`

@@ -274,7 +274,8 @@ def _sample_form_values(e: Engagement, source) -> dict:
             "start": source.get("start", e.period_start.isoformat()), "end": source.get("end", e.period_end.isoformat()),
             "kind": source.get("kind", "sqrt"), "audit_type": source.get("audit_type", e.audit_type),
             "n": source.get("n", "5"), "percent": source.get("percent", "10"), "stratify": source.get("stratify", ""),
-            "seed": source.get("seed", "").strip(), "edited_after_signature": source.get("edited_after_signature") == "1"}
+            "seed": source.get("seed", "").strip(), "edited_after_signature": source.get("edited_after_signature") == "1",
+            "picked": source.get("picked", "")[:5000], "rationale": source.get("rationale", "")[:2000]}
 
 
 def _sample_inputs(e: Engagement, v: dict) -> tuple[dict, dict, list[str]]:
@@ -301,7 +302,7 @@ def _sample_inputs(e: Engagement, v: dict) -> tuple[dict, dict, list[str]]:
     rule = {}
     try:
         rule = sampling.make_rule(v["kind"], audit_type=v["audit_type"], n=v["n"], percent=v["percent"],
-                                  stratify=v["stratify"] or None)
+                                  stratify=v["stratify"] or None, picked=v["picked"], rationale=v["rationale"])
     except ValueError as err:
         errors.append(str(err))
     if v["seed"] and (not v["seed"].isdigit() or not 0 < int(v["seed"]) < sampling.SEED_LIMIT):
@@ -368,6 +369,7 @@ def _sample_page(e: Engagement, s: Sample, verification=None):
                            creator=creator, titles=_titles(), rule_text=sampling.describe_rule(s.rule),
                            definition_text=report_mod.definition_text(s.definition, _titles()),
                            is_auditor=_is_auditor(e), verification=verification,
+                           size_note=sampling.sample_size_note(s),
                            remaining=s.population_size - len(s.drawn),
                            signed_edits=signatures.edited_after_signature(db, g.org.id, s.drawn))
 
