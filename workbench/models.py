@@ -136,3 +136,5 @@ class Attachment(SQLModel, table=True):
 
 from workbench.audit import models as audit_models  # noqa: F401,E402  (registers the audit tables)
 from workbench.studio import models as studio_models  # noqa: F401
+from workbench.notify import models as notify_models  # noqa: F401,E402  (outbox, notifications: daily)
+from workbench import numbering as numbering_models  # noqa: F401,E402  (number counters: daily)
