@@ -1,6 +1,6 @@
 """Senders, one per outbox channel. Each raises on failure (the outbox records the error and retries).
 
-- email: SMTP (config SMTP_HOST, SMTP_PORT, SMTP_USER, SMTP_PASSWORD, SMTP_STARTTLS, MAIL_FROM); plain text.
+- email: SMTP (app config or environment: SMTP_HOST, SMTP_PORT, SMTP_USER, SMTP_PASSWORD, SMTP_STARTTLS, MAIL_FROM); plain text.
 - wecom (企业微信 group robot): POST {"msgtype": "markdown", "markdown": {"content": …}}; errcode ≠ 0 is a failure.
 - dingtalk (钉钉 custom robot): POST {"msgtype": "markdown", "markdown": {"title": …, "text": …}}; with a 加签
   secret the URL gets `&timestamp=T&sign=S`, S = urlencode(base64(HMAC-SHA256(secret, f"{T}\\n{secret}"))).
@@ -13,6 +13,7 @@ import base64
 import hashlib
 import hmac
 import json
+import os
 import smtplib
 import time
 import urllib.parse
@@ -32,8 +33,9 @@ class DeliveryError(RuntimeError):
     pass
 
 
-def _config(name: str, default=None):
-    return current_app.config.get(name, default)
+def config(name: str, default=None):
+    """App config first (tests), then the environment (SMTP_HOST=… in production)."""
+    return current_app.config.get(name, os.environ.get(name, default))
 
 
 def send(row: Outbox) -> None:
@@ -41,21 +43,21 @@ def send(row: Outbox) -> None:
 
 
 def send_email(row: Outbox) -> None:
-    host = _config("SMTP_HOST")
+    host = config("SMTP_HOST")
     if not host:
         raise DeliveryError("SMTP_HOST is not configured")
     msg = EmailMessage()
-    msg["From"] = _config("MAIL_FROM", "ProcessBench <noreply@localhost>")
+    msg["From"] = config("MAIL_FROM", "ProcessBench <noreply@localhost>")
     msg["To"] = row.target
     msg["Subject"] = row.payload.get("title", "ProcessBench")
     msg["Message-ID"] = make_msgid(idstring=hashlib.sha256(row.dedupe_key.encode()).hexdigest()[:24])
     msg["X-Workbench-Delivery"] = row.dedupe_key
     msg.set_content(row.payload.get("text", ""))
-    with smtplib.SMTP(host, int(_config("SMTP_PORT", 25)), timeout=TIMEOUT) as smtp:
-        if _config("SMTP_STARTTLS"):
+    with smtplib.SMTP(host, int(config("SMTP_PORT", 25)), timeout=TIMEOUT) as smtp:
+        if config("SMTP_STARTTLS"):
             smtp.starttls()
-        if _config("SMTP_USER"):
-            smtp.login(_config("SMTP_USER"), _config("SMTP_PASSWORD", ""))
+        if config("SMTP_USER"):
+            smtp.login(config("SMTP_USER"), config("SMTP_PASSWORD", ""))
         smtp.send_message(msg)
 
 

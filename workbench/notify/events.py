@@ -29,7 +29,9 @@ def _link(endpoint: str, **kw) -> str:
 
 
 def email_enabled() -> bool:
-    return has_app_context() and bool(current_app.config.get("SMTP_HOST"))
+    from workbench.notify.channels import config
+
+    return has_app_context() and bool(config("SMTP_HOST"))
 
 
 def to_user(db: Session, user: User, org: Organization | None, kind: str, title: str, text: str, link: str, key: str) -> None:

@@ -27,6 +27,7 @@ from workbench.audit import report as report_mod
 from workbench.audit import sampling, service
 from workbench.audit.models import AUDIT_TYPES, GRADES, Check, Engagement, Finding, Sample
 from workbench.db import get_session
+from workbench.notify import events as notify_events
 from workbench.i18n import lang, tr
 from workbench.models import Attachment, Event, ProcessTemplate, Record, User, utcnow
 from workbench.tenancy import allow, can
@@ -495,6 +496,7 @@ def findings(org, eid):
                 return _evidence_page(e, _record(on_record), form, errors, 422)
             status = 422
         else:
+            notify_events.finding_raised(db, g.org, f)
             db.commit()
             flash(_("Finding %(n)s recorded: %(grade)s.", n=f.number, grade=report_mod.grade_label(f.grade)), "success")
             if on_record:
