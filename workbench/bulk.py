@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from flask_babel import gettext as _
 from sqlmodel import Session
 
-from workbench import workflow
+from workbench import drafts, workflow
 from workbench.auth import verify_password
 from workbench.errors import UserError
 from workbench.models import Organization, ProcessTemplate, Record, User
@@ -40,6 +40,7 @@ def transition(db: Session, org: Organization, key: str, ids: list[int], name: s
         tpl = db.get(ProcessTemplate, rec.template_id)
         try:
             with db.begin_nested():
+                drafts.check_complete(tpl.body, rec, name)
                 workflow.take(db, rec, tpl.body, name, user, roles, comment=comment, password=password)
                 events.after_transition(db, org, rec, tpl, user)
         except workflow.WorkflowError as e:

@@ -11,13 +11,13 @@ from flask_login import current_user
 from sqlmodel import func, select
 
 import forms
-from workbench import bulk, library, listing, outbox, records, todo, trail
+from workbench import bulk, library, listing, outbox, prefill, records, todo, trail
 from workbench.db import get_session
 from workbench.errors import UserError
 from workbench.i18n import lang, tr
 from workbench.models import Event, ProcessTemplate, Record, User
 from workbench.notify.models import NotifyPref, OrgChannel, Outbox
-from workbench.tenancy import allow
+from workbench.tenancy import allow, can
 
 bp = Blueprint("daily", __name__)
 
@@ -31,7 +31,33 @@ def _todo_count():
         if "todo_count" not in g:
             g.todo_count = todo.count(get_session(), org, current_user, g.roles)
         return g.todo_count
-    return {"todo_count": todo_count}
+    def follow_ups(rec: Record):
+        return prefill.follow_ups(get_session(), g.org, rec) if can("org:write") else []
+
+    return {"todo_count": todo_count, "follow_ups": follow_ups, "error_summary": error_summary}
+
+
+def error_summary(sections) -> list[tuple[str, str, str]]:
+    """(dom id, label, message) for every field error in a built form, each message once, in page order."""
+    out: list[tuple[str, str, str]] = []
+    seen = set()
+
+    def walk(w, prefix=""):
+        label = f"{prefix}{w.label}"
+        for m in w.errors:
+            if (label, m) not in seen:
+                seen.add((label, m))
+                out.append((w.dom_id, label, m))
+        for c in w.children:
+            walk(c, label + " › ")
+        for index, cells in w.rows:
+            for c in cells:
+                walk(c, f"{label} {index + 1} › ")
+
+    for sec in sections:
+        for w in sec.widgets:
+            walk(w)
+    return out
 
 
 def _process_or_404(key: str) -> ProcessTemplate:

@@ -13,7 +13,7 @@ from werkzeug.datastructures import MultiDict
 
 import forms
 from forms.messages import message
-from workbench import attachments, library, records, trail, workflow
+from workbench import attachments, drafts, held_uploads, library, prefill, records, smartforms, trail, workflow
 from workbench.db import get_session
 from workbench.i18n import lang, tr
 from workbench.models import Attachment, Event, ProcessTemplate, Record, User
@@ -63,7 +63,7 @@ def link_choices(tpl: ProcessTemplate) -> dict[str, list[tuple[str, str]]]:
         if field.get("format") == "record-link":
             rows = db.exec(select(Record).where(Record.org_id == g.org.id, Record.template_key.in_(field.get("linkTemplates") or []))
                            .order_by(Record.id.desc()).limit(300)).all()
-            out[name] = [(str(r.id), f"#{r.id} {r.title}") for r in rows]
+            out[name] = [(str(r.id), prefill.link_label(r)) for r in rows]
     return out
 
 
@@ -90,10 +90,12 @@ def _handle_post(tpl: ProcessTemplate, rec: Record | None):
     type_errors.update(_forged_attachments(tpl, data, rec))
     for path in uploads:  # a new file replaces the field's current reference
         data[path] = "pending"
-    errors = forms.validate(schema, data, lang(), type_errors)
-    if errors:
-        return _form_page(tpl, values, errors, rec=rec, status=422)
+    validating = smartforms.before_validate(tpl, data, action, rec)
+    errors = forms.validate(validating, data, lang(), type_errors)
     db = get_session()
+    if errors:
+        return _form_page(tpl, smartforms.on_error(db, g.org, current_user, uploads, values), errors, rec=rec, status=422)
+    smartforms.before_store(db, g.org, tpl, data, rec)
     stored = {}
     for path, (name, content, ctype) in uploads.items():
         stored[path] = attachments.store(db, g.org.id, name, content, ctype, current_user)
@@ -107,6 +109,7 @@ def _handle_post(tpl: ProcessTemplate, rec: Record | None):
         flash(_("Nothing changed."), "info")
     for path, att in stored.items():
         attachments.link_to_record(db, att, rec.id, path, current_user)
+    smartforms.after_store(db, g.org, tpl, data, rec, current_user)
     db.commit()
     target = url_for("records.detail", org=g.org.slug, record_id=rec.id)
     if is_htmx():
@@ -146,7 +149,8 @@ def _forged_attachments(tpl: ProcessTemplate, data: dict, rec: Record | None) ->
     """An attachment reference can only be one the record already has (new files arrive as uploads)."""
     errors = {}
     for name, field in tpl.body["schema"]["properties"].items():
-        if field.get("format") == "attachment" and name in data and data[name] != (rec.data.get(name) if rec else None):
+        if field.get("format") == "attachment" and name in data and data[name] != (rec.data.get(name) if rec else None) \
+                and not held_uploads.held(get_session(), g.org.id, current_user, data[name]):
             errors[name] = [message("invalid", lang())]
     return errors
 
@@ -186,8 +190,7 @@ def new_record(org, key):
     tpl = _process_or_404(key)
     if request.method == "POST":
         return _handle_post(tpl, None)
-    prefill = MultiDict({k[5:]: v for k, v in request.args.items() if k.startswith("link.")})
-    return _form_page(tpl, prefill, {}, rec=None)
+    return _form_page(tpl, prefill.initial_values(get_session(), tpl, request.args, current_user, g.org, _tz()), {}, rec=None)
 
 
 @bp.route("/r/<int:record_id>")
@@ -229,6 +232,7 @@ def transition(org, record_id):
     rec, tpl = _record_or_404(record_id)
     db = get_session()
     try:
+        drafts.check_complete(tpl.body, rec, request.form.get("name", ""))
         workflow.take(db, rec, tpl.body, request.form.get("name", ""), current_user, g.roles,
                       comment=request.form.get("comment", ""), password=request.form.get("password"))
     except workflow.WorkflowError as e:
