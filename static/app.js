@@ -69,9 +69,15 @@
       document.querySelectorAll("details.clause-group").forEach(function (d, i) { if (i > 0) d.open = false; });
     }
   }
+  function focusableScrollers() {  // a region that scrolls sideways must be reachable by keyboard
+    document.querySelectorAll(".table-scroll:not([tabindex])").forEach(function (el) {
+      if (el.scrollWidth > el.clientWidth) el.setAttribute("tabindex", "0");
+    });
+  }
   document.addEventListener("DOMContentLoaded", function () {
     searchable();
     collapse();
+    focusableScrollers();
     var summary = document.querySelector(".error-summary");
     if (summary) summary.focus();
   });
