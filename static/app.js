@@ -70,7 +70,7 @@
     }
   }
   function focusableScrollers() {  // a region that scrolls sideways must be reachable by keyboard
-    document.querySelectorAll(".table-scroll:not([tabindex])").forEach(function (el) {
+    document.querySelectorAll(".table-scroll:not([tabindex]), table.data:not([tabindex])").forEach(function (el) {
       if (el.scrollWidth > el.clientWidth) el.setAttribute("tabindex", "0");
     });
   }

@@ -51,5 +51,7 @@ def axe_serious(page, base: str, console: list[str] | None = None) -> list[str]:
 
 
 def sideways(page) -> int:
-    """How many pixels the page is wider than the viewport (0: no sideways scrolling)."""
-    return page.evaluate("Math.max(document.documentElement.scrollWidth, document.body.scrollWidth) - window.innerWidth")
+    """How many pixels the page is wider than the device's viewport (0: no sideways scrolling). A mobile
+    browser widens its layout viewport to fit wide content, so compare with the emulated width, not innerWidth."""
+    width = page.viewport_size["width"]
+    return page.evaluate("Math.max(document.documentElement.scrollWidth, document.body.scrollWidth)") - width

@@ -174,3 +174,13 @@ def test_print_view_and_qr(db, world, insp, client_for):
     svg = c.get("/o/acme/p/production-inspection/qr.svg")
     assert svg.status_code == 200 and svg.data.startswith(b"<svg")
     assert c.get("/o/acme/p/production-inspection/poster").status_code == 200
+
+
+def test_revision_view_shows_labels_and_formatted_values(db, world, insp, client_for):
+    rec = _make(db, world, insp, 1, submit=False)[0]
+    data = dict(rec.data, result="fail", items=[dict(rec.data["items"][0], result="ng")] + rec.data["items"][1:])
+    records.edit(db, rec, insp, data, world.users["member"], "复检")
+    db.commit()
+    html = client_for("member").get(f"/o/acme/r/{rec.id}/revisions/2").get_data(as_text=True)
+    assert "检验结论" in html and "合格，放行" in html and "不合格" in html and "（第 1 行）" in html
+    assert "items.0.result" not in html and ">fail<" not in html

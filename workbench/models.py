@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import date, datetime, timezone
 from typing import Optional
 
-from sqlalchemy import JSON, Column, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, LargeBinary, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -72,6 +72,8 @@ class Adoption(SQLModel, table=True):
 
 
 class Record(SQLModel, table=True):
+    # lists: one process of one organization, by date (search/filter/sort/page in SQL, workbench.listing)
+    __table_args__ = (Index("ix_record_list", "org_id", "template_key", "record_date", "id"),)
     id: Optional[int] = Field(default=None, primary_key=True)
     org_id: int = Field(foreign_key="organization.id", index=True)
     template_id: int = Field(foreign_key="process_template.id")

@@ -34,7 +34,31 @@ def _todo_count():
     def follow_ups(rec: Record):
         return prefill.follow_ups(get_session(), g.org, rec) if can("org:write") else []
 
-    return {"todo_count": todo_count, "follow_ups": follow_ups, "error_summary": error_summary}
+    return {"todo_count": todo_count, "follow_ups": follow_ups, "error_summary": error_summary,
+            "change_value": change_value, "change_row": change_row}
+
+
+def _field_at(schema: dict, path: str) -> dict:
+    node = schema
+    for part in path.split("."):
+        if part.isdigit():
+            node = node.get("items") or {}
+            continue
+        node = (node.get("properties") or {}).get(part) or {}
+    return node
+
+
+def change_value(body: dict, path: str, value) -> str:
+    """A value in the revision diff, formatted like everywhere else (choice labels, local times, yes/no)."""
+    if value is None:
+        return "—"
+    return forms.widgets.display(_field_at(body["schema"], path), value, lang())
+
+
+def change_row(path: str) -> str:
+    """'items.2.result' -> ' (row 3)': which repeating row a change is in."""
+    rows = [int(p) + 1 for p in path.split(".") if p.isdigit()]
+    return (" " + _("(row %(n)s)", n=rows[-1])) if rows else ""
 
 
 def error_summary(sections) -> list[tuple[str, str, str]]:
