@@ -155,3 +155,51 @@ def test_remind_due_calibration_once_per_day(app, db, world):
 def test_threshold():
     assert remind.threshold(45) is None and remind.threshold(30) == "30" and remind.threshold(8) == "30"
     assert remind.threshold(7) == "7" and remind.threshold(0) == "0" and remind.threshold(-1) == "overdue"
+
+
+def test_admin_outbox_settings_and_channels(app, db, world, client_for):
+    from tests.conftest import csrf_from
+
+    with app.app_context():
+        outbox.enqueue(db, "webhook", "http://127.0.0.1:1/x", {"title": "t"}, "bad1")
+        db.commit()
+        for i in range(outbox.MAX_ATTEMPTS):
+            outbox.deliver(_engine(app), "w", now=utcnow() + timedelta(days=i + 1))
+    admin = client_for("admin")
+    page = admin.get("/admin/outbox").get_data(as_text=True)
+    assert "127.0.0.1:1/x" in page and "failed" in page
+    assert client_for("manager").get("/admin/outbox").status_code == 403
+    m = client_for("member")
+    tok = csrf_from(m.get("/account/notifications").get_data(as_text=True))
+    assert m.post("/account/notifications", data={"csrf_token": tok, "webhook_url": "javascript:alert(1)"}).status_code == 422
+    assert m.post("/account/notifications", data={"csrf_token": tok, "webhook_url": "https://hook.example/x"}).status_code == 303
+    pref = db.exec(select(NotifyPref).where(NotifyPref.user_id == world.users["member"].id)).one()
+    assert pref.webhook_url == "https://hook.example/x" and len(pref.webhook_secret) == 48 and pref.email is False
+    assert m.get("/o/acme/channels").status_code == 403
+    mg = client_for("manager")
+    tok = csrf_from(mg.get("/o/acme/channels").get_data(as_text=True))
+    assert mg.post("/o/acme/channels", data={"csrf_token": tok, "wecom_url": "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=K",
+                                              "dingtalk_url": ""}).status_code == 303
+    assert db.exec(select(OrgChannel).where(OrgChannel.org_id == world.acme.id)).one().kind == "wecom"
+    assert client_for("outsider").get("/o/acme/channels").status_code == 404
+
+
+def test_transition_notifies_the_next_role_and_returned_author(app, db, world, client_for):
+    from tests.conftest import csrf_from
+    from workbench import workflow
+    from workbench.templates import LIBRARY_DIR, load_file
+
+    tpl = world.add_template(load_file(LIBRARY_DIR / "production-inspection.json"))
+    rec = records.create(db, world.acme, tpl, tpl.body["examples"][0], world.users["member"])
+    db.commit()
+    m = client_for("member")
+    tok = csrf_from(m.get(f"/o/acme/r/{rec.id}").get_data(as_text=True))
+    m.post(f"/o/acme/r/{rec.id}/transition", data={"csrf_token": tok, "name": "submit"})
+    notes = db.exec(select(Notification).where(Notification.user_id == world.users["manager"].id)).all()
+    assert [n.kind for n in notes] == ["awaits"]
+    mg = client_for("manager")
+    assert "待您处理" in mg.get("/o/acme/todo").get_data(as_text=True)  # in the language the user reads
+    tok = csrf_from(mg.get(f"/o/acme/r/{rec.id}").get_data(as_text=True))
+    mg.post(f"/o/acme/r/{rec.id}/transition", data={"csrf_token": tok, "name": "return", "comment": "批号错"})
+    assert db.exec(select(Notification).where(Notification.user_id == world.users["member"].id, Notification.kind == "returned")).one()
+    assert workflow  # noqa

@@ -8,6 +8,7 @@ from datetime import date
 from flask import Blueprint, Response, abort, current_app, flash, g, redirect, render_template, request, send_file, stream_with_context, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
+from sqlalchemy import update
 from sqlmodel import func, select
 
 import forms
@@ -15,8 +16,8 @@ from workbench import bulk, library, listing, outbox, prefill, records, todo, tr
 from workbench.db import get_session
 from workbench.errors import UserError
 from workbench.i18n import lang, tr
-from workbench.models import Event, ProcessTemplate, Record, User
-from workbench.notify.models import NotifyPref, OrgChannel, Outbox
+from workbench.models import Event, ProcessTemplate, Record, User, utcnow
+from workbench.notify.models import Notification, NotifyPref, OrgChannel, Outbox
 from workbench.tenancy import allow, can
 
 bp = Blueprint("daily", __name__)
@@ -100,7 +101,19 @@ def todo_page(org):
     t = todo.for_user(db, g.org, current_user, g.roles)
     tpls = {p.id: p for p in db.exec(select(ProcessTemplate).where(
         ProcessTemplate.id.in_({r.template_id for r in t.act + t.returned} or {0}))).all()}
-    return render_template("daily/todo.html", t=t, tpls=tpls)
+    notes = db.exec(select(Notification).where(Notification.user_id == current_user.id, Notification.org_id == g.org.id,
+                                               Notification.read_at.is_(None)).order_by(Notification.id.desc()).limit(30)).all()
+    return render_template("daily/todo.html", t=t, tpls=tpls, notes=notes)
+
+
+@bp.route("/o/<org>/todo/read", methods=["POST"])
+@allow("org:read")
+def mark_read(org):
+    db = get_session()
+    db.exec(update(Notification).where(Notification.user_id == current_user.id, Notification.org_id == g.org.id,
+                                       Notification.read_at.is_(None)).values(read_at=utcnow()))
+    db.commit()
+    return redirect(url_for("daily.todo_page", org=g.org.slug), code=303)
 
 
 # --- settings ------------------------------------------------------------------------------------------
