@@ -7,7 +7,6 @@ included), no sideways scrolling on the phone, no serious/critical axe-core viol
 from __future__ import annotations
 
 import copy
-import io
 from datetime import date, timedelta
 
 import pytest

@@ -9,7 +9,7 @@ import threading
 from sqlmodel import Session, select
 
 from tests.conftest import csrf_from
-from workbench import numbering, records, workflow
+from workbench import numbering, records
 from workbench.models import Attachment, Event, Record
 from workbench.templates import LIBRARY_DIR, load_file
 

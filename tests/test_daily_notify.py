@@ -7,7 +7,7 @@ import hmac
 import threading
 from datetime import date, timedelta
 
-from sqlmodel import Session, select
+from sqlmodel import select
 
 from tests.daily_receivers import http_receiver, smtp_server
 from workbench import library, outbox, records
@@ -128,7 +128,6 @@ def test_dingtalk_sign_matches_documented_formula():
 
 
 def test_remind_due_calibration_once_per_day(app, db, world):
-    from tests.conftest import load_fixture  # noqa: F401
     from workbench.templates import load_file, LIBRARY_DIR
 
     body = load_file(LIBRARY_DIR / "calibration-record.json")
@@ -203,3 +202,24 @@ def test_transition_notifies_the_next_role_and_returned_author(app, db, world, c
     mg.post(f"/o/acme/r/{rec.id}/transition", data={"csrf_token": tok, "name": "return", "comment": "批号错"})
     assert db.exec(select(Notification).where(Notification.user_id == world.users["member"].id, Notification.kind == "returned")).one()
     assert workflow  # noqa
+
+
+def test_remind_and_deliver_commands(app, db, world):
+    from workbench.templates import LIBRARY_DIR, load_file
+
+    cal = world.add_template(load_file(LIBRARY_DIR / "calibration-record.json"))
+    records.create(db, world.acme, cal, dict(cal.body["examples"][0], next_due_date="2026-05-08"), world.users["member"])
+    db.commit()
+    with http_receiver() as robot:
+        db.add(OrgChannel(org_id=world.acme.id, kind="dingtalk", url=robot.url + "/robot/send?access_token=T"))
+        db.commit()
+        from workbench.cli import main
+
+        runner = app.test_cli_runner()
+        first = runner.invoke(main, args=["remind", "--date", "2026-05-01"])
+        assert first.exit_code == 0 and "notifications" in first.output and not first.output.startswith("0 ")
+        again = runner.invoke(main, args=["remind", "--date", "2026-05-01"])
+        assert again.output.startswith("0 notifications, 0 messages")
+        out = runner.invoke(main, args=["deliver", "--worker", "cron"])
+        assert out.exit_code == 0 and out.output.startswith("sent 1"), out.output
+        assert any(j["msgtype"] == "markdown" and "JL-0012" in j["markdown"]["text"] for _p, _h, j, _b in robot.got)
