@@ -107,7 +107,7 @@ def todo_page(org):
 
 
 @bp.route("/o/<org>/todo/read", methods=["POST"])
-@allow("org:read")
+@allow("org:write")
 def mark_read(org):
     db = get_session()
     db.exec(update(Notification).where(Notification.user_id == current_user.id, Notification.org_id == g.org.id,
