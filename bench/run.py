@@ -3,7 +3,8 @@
 Measures, on a throw-away SQLite database:
 - form generation (schema -> widgets -> HTML) and form post handling (parse + validate) per template;
 - records created per second through the service layer (revision + chained event);
-- event-chain verification speed;
+- event-chain verification speed, and `trail verify` of a large organization (default 100,000 records,
+  BENCH_VERIFY_RECORDS to change) in a child process: events/s and the child's peak RSS;
 - page latency of the main pages through the WSGI app (no network);
 - demo seeding time.
 """
@@ -95,6 +96,47 @@ def main() -> None:
     for url in ("/o/demo/", "/o/demo/p/production-inspection/", "/o/demo/p/production-inspection/new", "/o/demo/r/1"):
         xs = timed(lambda: client.get(url), 20)
         print(f"GET {url}: {ms(xs)}")
+    big_verify(tmp)
+
+
+def big_verify(tmp: Path) -> None:
+    """Build an organization of n records (bulk, valid chain) and time `trail verify` in a fresh process."""
+    import os
+    import subprocess
+
+    from sqlmodel import Session
+
+    from bench.chain_data import synthetic_records
+    from workbench.models import Organization, ProcessTemplate, User
+
+    n = int(os.environ.get("BENCH_VERIFY_RECORDS", "100000"))
+    url = f"sqlite:///{tmp / 'big.db'}"
+    app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench"})
+    with Session(app.extensions["workbench.engine"], expire_on_commit=False) as db:
+        org = Organization(slug="big", name="big")
+        user = User(email="bench@example.test", name="bench", password_hash="x")
+        db.add(org)
+        db.add(user)
+        db.commit()
+        body = shipped_library()["production-inspection"]
+        tpl = ProcessTemplate(org_id=None, key=body["key"], version=body["version"], body=body)
+        db.add(tpl)
+        db.commit()
+        t0 = time.perf_counter()
+        synthetic_records(db, org, tpl, n, user)
+        print(f"bulk history for the verify benchmark: {n} records in {time.perf_counter() - t0:.0f} s")
+    child = (
+        "import resource, sys, time\n"
+        "from workbench import create_app, trail\n"
+        "app = create_app({'DATABASE_URL': sys.argv[1], 'SECRET_KEY': 'bench'})\n"
+        "with app.app_context(), trail.snapshot(app.extensions['workbench.engine']) as s:\n"
+        "    t0 = time.perf_counter(); v = trail.verify(s, 1); dt = time.perf_counter() - t0\n"
+        "print(v.events, dt, v.ok, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n")
+    out = subprocess.run([sys.executable, "-c", child, url], capture_output=True, text=True, check=True,
+                         cwd=str(Path(__file__).resolve().parent.parent)).stdout.split()
+    events, seconds, ok, rss_kb = int(out[0]), float(out[1]), out[2], int(out[3])
+    print(f"trail verify, {n} records: {events} events in {seconds:.1f} s ({events / seconds:.0f} events/s), "
+          f"peak RSS {rss_kb / 1024:.0f} MB, ok={ok}")
 
 
 if __name__ == "__main__":

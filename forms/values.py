@@ -22,6 +22,15 @@ from forms.messages import message
 ROW = "__row"
 MISSING = object()
 _INT = re.compile(r"^[+-]?\d+$")
+SAFE_INT = 2**53 - 1  # integers beyond this have no exact JSON / RFC 8785 form (the event chain hashes RFC 8785)
+
+
+def _safe_int(raw: str) -> int | None:
+    digits = raw.lstrip("+-").lstrip("0")
+    if not raw.isascii() or len(digits) > 16:
+        return None
+    n = int(raw)
+    return n if abs(n) <= SAFE_INT else None
 _ROW_INDEX = re.compile(r"[0-9]{1,6}")  # ASCII only: str.isdigit() accepts '¹', which int() refuses
 _LOCAL_DT = re.compile(r"^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2})(:\d{2})?$")
 
@@ -178,13 +187,15 @@ class _Ctx:
                 return False
             return self.fail(path, "boolean")
         if kind == "integer":
-            if not _INT.match(raw):
+            if not _INT.match(raw) or _safe_int(raw) is None:
                 return self.fail(path, "integer")
             return int(raw)
         if kind == "number":
             try:
-                num = int(raw) if _INT.match(raw) else float(raw)
+                num = _safe_int(raw) if _INT.match(raw) else float(raw)
             except ValueError:
+                return self.fail(path, "number")
+            if num is None:
                 return self.fail(path, "number")
             if isinstance(num, float) and not math.isfinite(num):
                 return self.fail(path, "number")

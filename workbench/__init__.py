@@ -76,6 +76,7 @@ def create_app(config: dict | None = None) -> Flask:
 
 def _jinja_helpers(app: Flask) -> None:
     from forms.widgets import display
+    from workbench.actions import label as action_label
     from workbench.i18n import lang
     from workbench.tenancy import can
 
@@ -104,5 +105,5 @@ def _jinja_helpers(app: Flask) -> None:
 
     app.jinja_env.filters["localtime"] = localtime
     app.jinja_env.globals.update(can=can, display=lambda schema, value: display(schema, value, lang()),
-                                 attachment_href=attachment_href)
+                                 attachment_href=attachment_href, action_label=action_label)
     app.jinja_env.tests["number_like"] = lambda s: str(s).isdigit()

@@ -11,6 +11,7 @@ import re
 from sqlmodel import Session
 
 from workbench import trail
+from workbench.actions import Action
 from workbench.models import Attachment
 
 # file signature -> content type. Only these kinds are accepted, whatever the name or the browser says.
@@ -79,5 +80,5 @@ def attachment_id(ref: str) -> int | None:
 def link_to_record(db: Session, att: Attachment, record_id: int, field: str, user) -> None:
     att.record_id = record_id
     db.add(att)
-    trail.append(db, att.org_id, "attach", record_id=record_id, actor=user, data_digest=att.sha256,
+    trail.append(db, att.org_id, Action.ATTACH, record_id=record_id, actor=user, data_digest=att.sha256,
                  detail={"attachment": att.id, "field": field, "filename": att.filename, "size": att.size})

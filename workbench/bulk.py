@@ -8,11 +8,10 @@ from dataclasses import dataclass, field
 from flask_babel import gettext as _
 from sqlmodel import Session
 
-from workbench import drafts, workflow
+from workbench.services import records as service
 from workbench.auth import verify_password
 from workbench.errors import UserError
-from workbench.models import Organization, ProcessTemplate, Record, User
-from workbench.notify import events
+from workbench.models import Organization, Record, User
 
 MAX_BATCH = 200
 
@@ -37,13 +36,10 @@ def transition(db: Session, org: Organization, key: str, ids: list[int], name: s
         if rec is None or rec.org_id != org.id or rec.template_key != key:
             result.failed.append((rid, _("Not a record of this process.")))
             continue
-        tpl = db.get(ProcessTemplate, rec.template_id)
         try:
             with db.begin_nested():
-                drafts.check_complete(tpl.body, rec, name)
-                workflow.take(db, rec, tpl.body, name, user, roles, comment=comment, password=password)
-                events.after_transition(db, org, rec, tpl, user)
-        except workflow.WorkflowError as e:
+                service.transition(db, rec, name, user, roles, comment=comment, password=password)
+        except UserError as e:  # the step is not possible here, or someone else was first
             db.refresh(rec)
             result.failed.append((rid, str(e)))
         else:

@@ -109,34 +109,81 @@ def trail() -> None:
     """The tamper-evident event chain."""
 
 
-@trail.command("verify")
-@click.option("--org", "org_slug", default=None, help="Organization slug (default: all).")
-def trail_verify(org_slug: str | None) -> None:
-    """Recompute every organization's event chain; name the first broken link. Exit 1 if broken."""
-    from sqlmodel import Session, select
+def _orgs(s, org_slug: str | None):
+    from sqlmodel import select
 
-    from workbench import trail as trail_mod
     from workbench.models import Organization
 
-    with Session(current_app.extensions["workbench.engine"]) as s:
-        q = select(Organization)
-        if org_slug:
-            q = q.where(Organization.slug == org_slug)
-        orgs = s.exec(q).all()
-        if not orgs:
-            click.echo(f"no organization {org_slug!r}", err=True)
+    q = select(Organization).order_by(Organization.id)
+    if org_slug:
+        q = q.where(Organization.slug == org_slug)
+    orgs = s.exec(q).all()
+    if not orgs:
+        click.echo(f"no organization {org_slug!r}", err=True)
+        sys.exit(2)
+    return orgs
+
+
+@trail.command("verify")
+@click.option("--org", "org_slug", default=None, help="Organization slug (default: all).")
+@click.option("--checkpoint", "checkpoint", default=None, type=click.File("r", encoding="utf-8"),
+              help="A checkpoint file (workbench trail checkpoint): the chain must still contain its heads.")
+def trail_verify(org_slug: str | None, checkpoint) -> None:
+    """Recompute every organization's event chain on one consistent snapshot; name the first broken link;
+    with --checkpoint, also check the chain still contains each checkpointed head. Exit 1 if anything fails."""
+    import time
+
+    from workbench import checkpoints
+    from workbench import trail as trail_mod
+
+    cps = []
+    if checkpoint is not None:
+        try:
+            cps = checkpoints.load(checkpoint.read())
+        except checkpoints.BadCheckpoint as exc:
+            click.echo(f"✘ checkpoint file: {exc}", err=True)
             sys.exit(2)
-        broken = 0
+    broken = 0
+    with trail_mod.snapshot(current_app.extensions["workbench.engine"]) as s:
+        orgs = _orgs(s, org_slug)
         for org in orgs:
+            t0 = time.perf_counter()
             v = trail_mod.verify(s, org.id)
+            took = time.perf_counter() - t0
             if v.ok:
-                click.echo(f"✔ {org.slug}: {v.events} events, chain intact")
+                click.echo(f"✔ {org.slug}: {v.events} events, chain intact (head #{v.head_seq} {v.head_hash[:16]}…, {took:.1f} s)")
             else:
                 broken += 1
                 click.echo(f"✘ {org.slug}: first broken link: {v.first} ({len(v.problems)} problems)")
                 for p in v.problems[1:10]:
                     click.echo(f"    {p}")
+        by_slug = {o.slug: o for o in orgs}
+        for cp in cps:
+            org = by_slug.get(cp["org"])
+            if org is None:
+                if org_slug is None:
+                    broken += 1
+                    click.echo(f"✘ {cp['org']}: checkpointed organization is missing")
+                continue
+            out = checkpoints.compare(s, org, cp)
+            broken += not out.ok
+            click.echo(f"{'✔' if out.ok else '✘'} {org.slug}: checkpoint #{cp['seq']}: {out.message}")
     sys.exit(1 if broken else 0)
+
+
+@trail.command("checkpoint")
+@click.option("--org", "org_slug", default=None, help="Organization slug (default: all).")
+@click.option("-o", "--output", default="-", type=click.File("w", encoding="utf-8"), help="File (default: stdout).")
+def trail_checkpoint(org_slug: str | None, output) -> None:
+    """Write the head (seq, hash, time, scheme) of each organization's chain as JSON, to keep outside the database."""
+    import json
+
+    from workbench import checkpoints
+    from workbench import trail as trail_mod
+
+    with trail_mod.snapshot(current_app.extensions["workbench.engine"]) as s:
+        doc = checkpoints.take(s, _orgs(s, org_slug))
+    output.write(json.dumps(doc, ensure_ascii=False, indent=1) + "\n")
 
 
 # --- notifications (daily) -----------------------------------------------------------------------

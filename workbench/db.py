@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from flask import current_app, g
@@ -54,10 +56,28 @@ def get_session() -> Session:
     return g.db
 
 
+@contextmanager
+def transaction(db: Session | None = None) -> Iterator[Session]:
+    """The one owner of a write: run a service in the request's transaction (the request's session unless
+    `db` is given), commit when the block ends, roll back when it raises (and re-raise). Services and
+    domain code never commit.
+
+        with transaction() as db:
+            result = services.records.submit(db, ...)
+    """
+    db = db if db is not None else get_session()
+    try:
+        yield db
+        db.commit()
+    except BaseException:
+        db.rollback()
+        raise
+
+
 def close_session(_exc=None) -> None:
     db = g.pop("db", None)
     if db is not None:
         db.close()
 
 
-__all__ = ["SQLModel", "Session", "close_session", "create_schema", "default_url", "get_session", "make_engine"]
+__all__ = ["SQLModel", "Session", "close_session", "create_schema", "default_url", "get_session", "make_engine", "transaction"]

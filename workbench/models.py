@@ -121,6 +121,8 @@ class Event(SQLModel, table=True):
     data_digest: str = Field(default="", max_length=64)
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64)
+    # canonical JSON of the hash (workbench.trail): 1 = Python json.dumps (events before 0005), 2 = RFC 8785
+    scheme: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
 
 
 class Attachment(SQLModel, table=True):

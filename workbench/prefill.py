@@ -114,13 +114,3 @@ def follow_ups(db: Session, org: Organization, rec: Record) -> list[tuple[Proces
             if t is not None:
                 out.append((t, label))
     return out
-
-
-def link_label(rec: Record) -> str:
-    """A record-link choice that tells records apart: number, title, date, subject."""
-    parts = [f"#{rec.id}", rec.title or "—"]
-    if rec.record_date:
-        parts.append(rec.record_date.isoformat())
-    if rec.subject and rec.subject != rec.title:
-        parts.append(rec.subject)
-    return " · ".join(parts)

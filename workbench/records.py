@@ -1,12 +1,22 @@
-"""Records: create and edit (never overwrite: every edit is a new revision), with their events."""
+"""Records: create and edit (never overwrite: every edit is a new revision), with their events.
+
+Invariants: a record's `revision` and `state` change only through a compare-and-set UPDATE (`claim`), so
+concurrent writers never both succeed on the same base; the chain has one `create`/`edit` event per
+revision. These functions never commit: the caller (a service run by `db.transaction`) does.
+"""
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, tzinfo
 from typing import Any
 
+from flask_babel import gettext as _
+from sqlalchemy import update
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, select
 
-from workbench import trail
+from workbench import signatures, trail
+from workbench.actions import Action
+from workbench.errors import Conflict, NotFound, UserError
 from workbench.models import Organization, ProcessTemplate, Record, Revision, utcnow
 
 
@@ -43,14 +53,34 @@ def derived_fields(template: dict, data: dict) -> dict:
     }
 
 
-def local_date(at: datetime, org: Organization) -> date:
-    """The calendar day of `at` in the organization's time zone."""
+def zone(org: Organization) -> tzinfo:
+    """The organization's time zone (an unknown zone name: China Standard Time)."""
     from zoneinfo import ZoneInfo
 
     try:
-        return at.astimezone(ZoneInfo(org.timezone)).date()
-    except Exception:  # noqa: BLE001 - unknown zone name: China Standard Time
-        return at.astimezone(ZoneInfo("Asia/Shanghai")).date()
+        return ZoneInfo(org.timezone)
+    except Exception:  # noqa: BLE001
+        return ZoneInfo("Asia/Shanghai")
+
+
+def local_date(at: datetime, org: Organization) -> date:
+    """The calendar day of `at` in the organization's time zone."""
+    return at.astimezone(zone(org)).date()
+
+
+def get(db: Session, org_id: int, record_id: int) -> Record:
+    """The record, if it belongs to the organization.
+
+    :raise NotFound: no such record, or another organization's (never confirm it exists)."""
+    rec = db.get(Record, record_id) if isinstance(record_id, int) and 0 < record_id < 2**63 else None
+    if rec is None or rec.org_id != org_id:
+        raise NotFound(_("No such record."))
+    return rec
+
+
+def version_of(db: Session, rec: Record) -> ProcessTemplate:
+    """The template version the record was made with (it renders, validates and decides "done" with it)."""
+    return db.get(ProcessTemplate, rec.template_id)
 
 
 def create(db: Session, org: Organization, tpl: ProcessTemplate, data: dict, user, at: datetime | None = None) -> Record:
@@ -69,28 +99,93 @@ def create(db: Session, org: Organization, tpl: ProcessTemplate, data: dict, use
     db.flush()
     dig = trail.digest(data)
     db.add(Revision(record_id=rec.id, number=1, data=data, digest=dig, created_at=now, created_by=rec.created_by))
-    trail.append(db, org.id, "create", record_id=rec.id, actor=user, to_state=rec.state, data_digest=dig,
+    trail.append(db, org.id, Action.CREATE, record_id=rec.id, actor=user, to_state=rec.state, data_digest=dig,
                  detail={"revision": 1, "template": tpl.key, "version": tpl.version}, at=now)
     return rec
 
 
-def edit(db: Session, rec: Record, tpl: ProcessTemplate, data: dict, user, comment: str = "") -> Revision | None:
-    """Store `data` as the record's next revision; returns None when nothing changed."""
+class StaleRecord(Conflict):
+    """The record changed since the user opened it (its revision or state moved on)."""
+
+    def __init__(self, rec: Record, base: int | None, message: str | None = None):
+        super().__init__(message or _("This record changed since you opened it — here is what changed. Your input "
+                                      "is kept below: check it against the changes and save again."))
+        self.record_id, self.base = rec.id, base
+
+
+def is_locked(template: dict, state: str) -> bool:
+    """`workflow.locked`: states in which a record may not be edited at all."""
+    return state in (template["workflow"].get("locked") or [])
+
+
+def check_editable(tpl: ProcessTemplate, rec: Record) -> None:
+    """:raise Conflict: the record's state is locked by its template."""
+    if is_locked(tpl.body, rec.state):
+        from workbench.i18n import tr
+
+        label = tr(tpl.body["workflow"]["states"].get(rec.state, {}).get("label"), rec.state)
+        raise Conflict(_("Records in the state “%(state)s” are locked: they cannot be edited.", state=label))
+
+
+def claim(db: Session, rec: Record, *, expect_revision: int, expect_state: str | None = None, **values) -> None:
+    """Compare-and-set on the record row: apply `values` only if the stored record is still at `expect_revision`
+    (and `expect_state`), else raise StaleRecord. On SQLite the UPDATE takes the database's write lock, on
+    PostgreSQL the row lock, so of two concurrent writers exactly one sees its expected row."""
+    cond = [Record.id == rec.id, Record.revision == expect_revision]
+    if expect_state is not None:
+        cond.append(Record.state == expect_state)
+    result = db.execute(update(Record).where(*cond).values(**values).execution_options(synchronize_session=False))
+    if result.rowcount != 1:
+        raise StaleRecord(rec, expect_revision)
+    for key, value in values.items():  # the session's copy now matches the row
+        set_committed_value(rec, key, value)
+
+
+def edit(db: Session, rec: Record, tpl: ProcessTemplate, data: dict, user, comment: str = "",
+         base_revision: int | None = None) -> Revision | None:
+    """Store `data` as the record's next revision; returns None when nothing changed.
+
+    `base_revision` is the revision the user's form was opened at (default: the one loaded). An edit of a
+    signed record needs a reason (`comment`); the signatures then stop counting and the record returns to
+    the state before them (a `signature_void` event), so the signer must sign the new revision.
+
+    :raise Conflict: the state is locked (`workflow.locked`).
+    :raise StaleRecord: the record moved past `base_revision` (before or during this edit).
+    :raise UserError: (field `_comment`) a signed record is edited without a reason.
+    """
+    check_editable(tpl, rec)
+    base = rec.revision if base_revision is None else int(base_revision)
+    if base != rec.revision:
+        raise StaleRecord(rec, base)
     if trail.canonical(data) == trail.canonical(rec.data):
         return None
-    number = rec.revision + 1
+    comment = (comment or "").strip()
+    signed = signatures.of_record(db, rec).in_force
+    if signed and not comment:
+        raise UserError(_("This record is signed: give a reason for the change. After saving, the signature no "
+                          "longer counts and the record returns to the step before it for signing again."),
+                        field="_comment")
+    number = base + 1
     dig = trail.digest(data)
     now = utcnow()
-    changes = [c[0] for c in diff(rec.data, data)]
-    rev = Revision(record_id=rec.id, number=number, data=data, digest=dig, created_at=now, created_by=getattr(user, "id", None))
-    db.add(rev)
-    rec.data, rec.revision, rec.updated_at, rec.updated_by = data, number, now, getattr(user, "id", None)
+    values = {"data": data, "revision": number, "updated_at": now, "updated_by": getattr(user, "id", None)}
     for k, v in derived_fields(tpl.body, data).items():
         if k != "record_date" or v is not None:  # a record without a date field keeps the day it was made
-            setattr(rec, k, v)
-    db.add(rec)
-    trail.append(db, rec.org_id, "edit", record_id=rec.id, actor=user, comment=comment, data_digest=dig,
-                 detail={"revision": number, "changed": changes[:50]})
+            values[k] = v
+    before, old = rec.state, rec.data
+    if signed:
+        values["state"] = signed[0].from_state
+    claim(db, rec, expect_revision=base, expect_state=before, **values)
+    changes = [c[0] for c in diff(old, data)]
+    rev = Revision(record_id=rec.id, number=number, data=data, digest=dig, created_at=now, created_by=getattr(user, "id", None))
+    db.add(rev)
+    edit_event = trail.append(db, rec.org_id, Action.EDIT, record_id=rec.id, actor=user, comment=comment,
+                              data_digest=dig, detail={"revision": number, "changed": changes[:50]})
+    if signed:
+        trail.append(db, rec.org_id, Action.SIGNATURE_VOID, record_id=rec.id, actor=user, from_state=before,
+                     to_state=rec.state, comment=comment,
+                     detail={"edit": edit_event.seq, "signatures": [s.seq for s in signed],
+                             "signed_revision": signed[0].revision, "edited_revision": number})
     return rev
 
 
@@ -135,3 +230,57 @@ def diff(old: Any, new: Any, path: str = "") -> list[tuple[str, Any, Any]]:
         return out
     return [] if old == new else [(path, old, new)]
 
+
+
+def labels(schema: dict, lang: str, prefix: str = "") -> dict[str, str]:
+    """Dotted path (without row indices) -> label, for naming changed fields."""
+    import forms
+
+    out: dict[str, str] = {}
+    for name, field in (schema.get("properties") or {}).items():
+        path = prefix + name
+        out[path] = forms.text(field.get("label"), lang, name)
+        if field.get("type") == "object":
+            out.update(labels(field, lang, path + "."))
+        if isinstance(field.get("items"), dict) and field["items"].get("type") == "object":
+            out.update({k: out[path] + " › " + v for k, v in labels(field["items"], lang, path + ".").items()})
+    return out
+
+
+def label_of(path: str, names: dict[str, str]) -> str:
+    """A changed path's label: row indices shown as "row n" (1-based)."""
+    parts = path.split(".")
+    key = ".".join(p for p in parts if not p.isdigit())
+    rows = [str(int(p) + 1) for p in parts if p.isdigit()]
+    return names.get(key, key) + (f" #{'/'.join(rows)}" if rows else "")
+
+
+def labelled_diff(old: dict, new: dict, names: dict[str, str]) -> list[tuple[str, Any, Any]]:
+    return [(label_of(path, names), a, b) for path, a, b in diff(old, new)]
+
+
+def changes_since(db: Session, rec: Record, tpl: ProcessTemplate, base: int | None, lang: str) -> list[tuple[str, Any, Any]]:
+    """What changed between revision `base` (what the user opened) and the record now, field by field."""
+    revs = {r.number: r.data for r in revisions(db, rec)}
+    return labelled_diff(revs.get(base or 0) or {}, rec.data, labels(tpl.body["schema"], lang))
+
+
+def link_label(rec: Record) -> str:
+    """A record-link choice that tells records apart: number, title, date, subject."""
+    parts = [f"#{rec.id}", rec.title or "—"]
+    if rec.record_date:
+        parts.append(rec.record_date.isoformat())
+    if rec.subject and rec.subject != rec.title:
+        parts.append(rec.subject)
+    return " · ".join(parts)
+
+
+def link_choices(db: Session, org_id: int, tpl: ProcessTemplate, limit: int = 300) -> dict[str, list[tuple[str, str]]]:
+    """For each record-link field: the organization's records it may point to (newest first), as options."""
+    out: dict[str, list[tuple[str, str]]] = {}
+    for name, field in (tpl.body["schema"].get("properties") or {}).items():
+        if field.get("format") == "record-link":
+            rows = db.exec(select(Record).where(Record.org_id == org_id, Record.template_key.in_(field.get("linkTemplates") or []))
+                           .order_by(Record.id.desc()).limit(limit)).all()
+            out[name] = [(str(r.id), link_label(r)) for r in rows]
+    return out

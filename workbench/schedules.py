@@ -6,6 +6,9 @@
   due field of its latest record; a newer record for the same subject clears the old due date.
 
 Items are `overdue` (due date passed), `due_soon` (within `warn_days`, default 30) or `done`.
+
+"Completed" is judged by each record's own template version (`versions_of`, `is_done`): adopting a version
+that adds or renames final states never turns records that were done into not done.
 """
 from __future__ import annotations
 
@@ -46,10 +49,25 @@ def status_of(due: date, today: date, warn_days: int = DEFAULT_WARN_DAYS) -> str
     return "done"
 
 
-def periodic_item(tpl: ProcessTemplate, recs: list[Record], today: date) -> DueItem:
+def versions_of(db: Session, recs: list[Record]) -> dict[int, dict]:
+    """Template version id -> body, for the versions the records were made with."""
+    ids = {r.template_id for r in recs}
+    if not ids:
+        return {}
+    return {t.id: t.body for t in db.exec(select(ProcessTemplate).where(ProcessTemplate.id.in_(ids))).all()}
+
+
+def is_done(rec: Record, bodies: dict[int, dict], fallback: dict | None = None) -> bool:
+    """Is the record in a final state of the template version it was made with?"""
+    body = bodies.get(rec.template_id) or fallback
+    return bool(body) and is_final(body, rec.state)
+
+
+def periodic_item(tpl: ProcessTemplate, recs: list[Record], today: date, bodies: dict[int, dict] | None = None) -> DueItem:
     body = tpl.body
     months = body["schedule"]["every_months"]
-    completed = [r for r in recs if is_final(body, r.state) and r.record_date]
+    bodies = bodies if bodies is not None else {tpl.id: body}
+    completed = [r for r in recs if is_done(r, bodies, body) and r.record_date]
     last = max(completed, key=lambda r: (r.record_date, r.id), default=None)
     due = add_months(last.record_date, months) if last else today
     status = "overdue" if last is None else status_of(due, today)
@@ -79,10 +97,11 @@ def due_items(db: Session, org: Organization, today: date | None = None) -> list
     by_key: dict[str, list[Record]] = {k: [] for k in keys}
     for r in db.exec(select(Record).where(Record.org_id == org.id, Record.template_key.in_(keys))).all():
         by_key[r.template_key].append(r)
+    bodies = versions_of(db, [r for rs in by_key.values() for r in rs])
     items: list[DueItem] = []
     for tpl in templates:
         if "every_months" in tpl.body["schedule"]:
-            items.append(periodic_item(tpl, by_key[tpl.key], today))
+            items.append(periodic_item(tpl, by_key[tpl.key], today, bodies))
         else:
             items.extend(subject_items(tpl, by_key[tpl.key], today))
     return sorted(items, key=lambda i: (i.due, i.template.key, i.subject or ""))

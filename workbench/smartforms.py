@@ -1,7 +1,7 @@
 """The hooks the record submit path calls (a few lines there; the logic lives in numbering, drafts, held_uploads):
 
     schema = smartforms.before_validate(tpl, data, action, rec)   # numbers are the system's; drafts validate relaxed
-    values = smartforms.on_error(db, org, user, uploads, values)  # files chosen so far are held, not dropped
+    smartforms.hold_files(db, org, user, files, values)           # files chosen so far are held, not dropped
     smartforms.before_store(db, org, tpl, data, rec)              # the real number, in the record's transaction
     smartforms.after_store(db, org, tpl, data, rec, user)         # held files are linked to the record
 """
@@ -30,12 +30,12 @@ def before_validate(tpl: ProcessTemplate, data: dict, action: str, rec: Record |
     return drafts.schema_for(action, schema, _in_initial(tpl, rec))
 
 
-def on_error(db: Session, org: Organization, user, uploads: dict, values: MultiDict) -> MultiDict:
-    if not uploads:
-        return values
-    values = held_uploads.hold(db, org.id, user, uploads, values)
-    db.commit()
-    return values
+def hold_files(db: Session, org: Organization, user, files: dict, values: MultiDict) -> None:
+    """After field errors: store the files chosen so far unlinked; `values` (re-rendered) now refer to them."""
+    if files:
+        held = held_uploads.hold(db, org.id, user, files, values)
+        for path in files:
+            values.setlist(path, held.getlist(path))
 
 
 def before_store(db: Session, org: Organization, tpl: ProcessTemplate, data: dict, rec: Record | None) -> None:

@@ -225,6 +225,9 @@ def _workflow_errors(wf: dict, top: set[str]) -> Iterator[tuple[str, str]]:
         for j, f in enumerate(tr.get("requires") or []):
             if f not in top:
                 yield json_path(("workflow", "transitions", i, "requires", j)), f"unknown field '{f}'"
+    for j, s in enumerate(wf.get("locked") or []):
+        if s not in states:
+            yield json_path(("workflow", "locked", j)), f"unknown state '{s}'"
     # every state must be reachable from the initial one
     if wf["initial"] in states:
         reached = {wf["initial"]}

@@ -35,6 +35,8 @@ class Engagement(SQLModel, table=True):
     access_until: datetime
     created_at: datetime = Field(default_factory=utcnow)
     created_by: Optional[int] = Field(default=None, foreign_key="user.id")
+    # findings numbered so far: raise_finding increments it (the row lock serializes concurrent findings)
+    finding_counter: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 class TeamMember(SQLModel, table=True):
@@ -89,6 +91,7 @@ class Finding(SQLModel, table=True):
     """Graded finding citing a clause and evidence records. Nonconformities are answered by the organization
     with a corrective-action record and closed by the auditor: open → answered → closed."""
     __tablename__ = "audit_finding"
+    __table_args__ = (UniqueConstraint("engagement_id", "number"),)
     id: Optional[int] = Field(default=None, primary_key=True)
     engagement_id: int = Field(foreign_key="audit_engagement.id", index=True)
     org_id: int = Field(foreign_key="organization.id", index=True)
@@ -113,3 +116,24 @@ class Finding(SQLModel, table=True):
     @property
     def is_nc(self) -> bool:
         return self.grade in NC_GRADES
+
+
+SEAL_KINDS = ("open", "report")
+
+
+class Seal(SQLModel, table=True):
+    """The head of the organization's event chain (seq + hash) when an engagement opened or its report was
+    issued (workbench.audit.seals). `extends` records, for an opening seal, whether the chain then still
+    contained the previous engagement's last sealed head: "ok", "broken" or "first" (nothing to compare)."""
+    __tablename__ = "audit_seal"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    engagement_id: int = Field(foreign_key="audit_engagement.id", index=True)
+    org_id: int = Field(foreign_key="organization.id", index=True)
+    kind: str = Field(max_length=16)  # open | report
+    seq: int
+    hash: str = Field(max_length=64)
+    scheme: int = 1
+    previous_seal_id: Optional[int] = Field(default=None, foreign_key="audit_seal.id")
+    extends: str = Field(default="first", max_length=16)
+    sealed_at: datetime = Field(default_factory=utcnow)
+    sealed_by: Optional[int] = Field(default=None, foreign_key="user.id")

@@ -21,7 +21,8 @@ from datetime import date
 from flask_babel import gettext as _
 from sqlmodel import Session, select
 
-from workbench import library, schedules
+from workbench import library, schedules, signatures
+from workbench.audit import seals
 from workbench.models import Organization, ProcessTemplate, Record
 from workbench.workflow import is_final
 
@@ -110,6 +111,8 @@ def check_title(check: str) -> str:
         "special_equipment": _("Special equipment inspection"),
         "type_test": _("Type-test reports"),
         "licence": _("Administrative licences and permits"),
+        signatures.READINESS_CHECK: signatures.readiness_title(),
+        "chain": _("Event chain extends the sealed heads"),
     }.get(check, check)
 
 
@@ -220,6 +223,10 @@ def check(db: Session, org: Organization, start: date, end: date, standards: lis
                 valid.append(d.last_record)
         if valid and len(valid) == len(due):
             result.items.append(Item(name, cause, OK, "all_valid", key, records=valid, params={"n": len(valid)}))
+    result.items += signatures.readiness_items(db, org.id, start, end)  # edited after signature (svc)
+    chain = seals.readiness_item(db, org.id)  # the event chain still extends every sealed head (issue #9.2)
+    if chain is not None:
+        result.items.append(chain)
     order = {n: i for i, n in enumerate(["internal_audit", "management_review", "objectives", "operation", "calibration",
                                          "special_equipment", "type_test", "licence"])}
     result.items.sort(key=lambda i: (order.get(i.check, 99), STATUS_ORDER[i.status], i.template_key, i.subject or ""))

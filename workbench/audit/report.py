@@ -16,6 +16,7 @@ from forms import text
 from workbench import clauses
 from workbench.audit import coverage as coverage_mod
 from workbench.audit import readiness as readiness_mod
+from workbench.audit import seals as seals_mod
 from workbench.audit import sampling, service
 from workbench.audit.models import Check, Engagement, Finding, Sample
 from workbench.models import Organization, ProcessTemplate, Record, User, utcnow
@@ -49,6 +50,8 @@ def definition_text(d: dict, titles: dict[str, str]) -> str:
         parts.append(_("clause: %(s)s %(c)s", s=d.get("standard") or "", c=d["clause"]))
     if d.get("state"):
         parts.append(_("state: %(s)s", s=d["state"]))
+    if d.get("edited_after_signature"):
+        parts.append(_("only records edited after signature"))
     return "; ".join(parts)
 
 
@@ -67,6 +70,8 @@ class Report:
     coverage: coverage_mod.Coverage
     readiness: readiness_mod.Readiness
     generated_at: datetime = field(default_factory=utcnow)
+    seals: list = field(default_factory=list)  # the engagement's sealed chain heads (workbench.audit.seals)
+    continuity: seals_mod.Continuity | None = None
 
     def record_label(self, rid: int) -> str:
         r = self.records.get(rid)
@@ -94,7 +99,8 @@ def gather(db: Session, org: Organization, e: Engagement, lang: str = "zh", toda
                   coverage=coverage_mod.coverage(db, org, e.standards, e.period_start, e.period_end, e.scope_clauses or None,
                                                  e.scope_processes or None),
                   readiness=readiness_mod.check(db, org, e.period_start, e.period_end, e.standards,
-                                                e.scope_processes or None, today=today))
+                                                e.scope_processes or None, today=today),
+                  seals=seals_mod.seals_of(db, e), continuity=seals_mod.continuity(db, org.id, e))
 
 
 # --- xlsx ---------------------------------------------------------------------------------------------------
@@ -155,6 +161,10 @@ def xlsx(rep: Report) -> bytes:
     put(ws, [_("Samples"), len(rep.samples)])
     put(ws, [_("Findings"), len(rep.findings)])
     put(ws, [_("Generated"), f"{local(rep.generated_at)} ({rep.org.timezone})"])
+    for sl in rep.seals:
+        put(ws, [_("Sealed chain head") + f" ({seals_mod.kind_label(sl.kind)})", f"#{sl.seq} {sl.hash} · {local(sl.sealed_at)}"])
+    if rep.continuity is not None:
+        put(ws, [_("Chain continuity"), rep.continuity.message], fill=fail_fill if rep.continuity.status == "broken" else None)
 
     # samples
     ws = sheet(_("Samples"), [12, 12, 22, 40, 14, 14, 26, 30])

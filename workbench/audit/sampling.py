@@ -280,7 +280,8 @@ def population(db: Session, org_id: int, definition: dict, stratify: str | None 
     """The records of the organization matching the definition, sorted by id.
 
     definition: {"start", "end"} (ISO dates, on record_date), optional "process" (template key), "standard" +
-    "clause" (records whose template version serves the clause or a sub-clause), "state".
+    "clause" (records whose template version serves the clause or a sub-clause), "state",
+    "edited_after_signature" (true: only records edited while a signature was in force).
     """
     from workbench.models import ProcessTemplate, Record
 
@@ -296,6 +297,11 @@ def population(db: Session, org_id: int, definition: dict, stratify: str | None 
     if definition.get("state"):
         q = q.where(Record.state == definition["state"])
     rows = db.exec(q.order_by(Record.id)).all()
+    if definition.get("edited_after_signature"):  # records edited while a signature was in force
+        from workbench.signatures import edited_after_signature
+
+        flagged = edited_after_signature(db, org_id)
+        rows = [r for r in rows if r[0] in flagged]
     if definition.get("clause"):
         tids = {r[1] for r in rows}
         bodies = {t.id: t.body for t in db.exec(select(ProcessTemplate).where(ProcessTemplate.id.in_(tids))).all()} if tids else {}
@@ -322,10 +328,10 @@ def payload(sample) -> dict:
             "draws": [int(d["count"]) for d in sample.draws]}
 
 
-def sample_digest(sample) -> str:
-    from workbench.trail import digest
+def sample_digest(sample, scheme: int | None = None) -> str:
+    from workbench.trail import SCHEME, digest
 
-    return digest(payload(sample))
+    return digest(payload(sample), scheme or SCHEME)
 
 
 def _chain(db: Session, sample, user, action: str) -> None:
@@ -400,13 +406,13 @@ def verify_sample(db: Session, sample) -> SampleVerification:
         result.problems.append(_("The draw history does not add up to the sample's size."))
     result.problems += verify_draw(sample.population_ids, sample.strata, sample.rule, sample.seed, sample.drawn,
                                    first, sample.population_size)
-    actual = sample_digest(sample)
-    if actual != sample.digest:
-        result.problems.append(_("The stored sample was changed after it was drawn (digest mismatch)."))
     events = [e for e in db.exec(select(Event).where(Event.org_id == sample.org_id,
                                                      Event.action.in_(["audit_sample", "audit_sample_more"]))
                                  .order_by(Event.seq)).all()
               if (e.detail or {}).get("sample") == sample.id]
+    actual = sample_digest(sample, trail.scheme_of(events[-1]) if events else None)  # the scheme it was chained with
+    if actual != sample.digest:
+        result.problems.append(_("The stored sample was changed after it was drawn (digest mismatch)."))
     if not events:
         result.problems.append(_("The sample is not recorded in the event chain."))
     elif events[-1].data_digest != actual:

@@ -85,6 +85,9 @@ def create_engagement(db: Session, org: Organization, user, **fields) -> Engagem
     db.add(e)
     db.flush()
     trail.append(db, org.id, "audit_engagement", actor=user, detail=_engagement_detail(e))
+    from workbench.audit import seals
+
+    seals.seal(db, e, "open", user)
     return e
 
 
@@ -219,11 +222,11 @@ def mark_conforming(db: Session, e: Engagement, rec: Record, user, note: str = "
     return row
 
 
-def finding_digest(f: Finding) -> str:
+def finding_digest(f: Finding, scheme: int = trail.SCHEME) -> str:
     return trail.digest({"engagement": f.engagement_id, "number": f.number, "grade": f.grade, "standard": f.standard,
                          "clause": f.clause, "statement": f.statement, "evidence": f.evidence, "status": f.status,
                          "corrective_action_id": f.corrective_action_id, "answer_note": f.answer_note,
-                         "closure_note": f.closure_note})
+                         "closure_note": f.closure_note}, scheme)
 
 
 def _chain_finding(db: Session, f: Finding, user, action: str, comment: str = "") -> None:
@@ -254,7 +257,7 @@ def raise_finding(db: Session, e: Engagement, user, *, grade: str, standard: str
         s = db.get(Sample, sample_id)
         if s is None or s.engagement_id != e.id:
             sample_id = None
-    number = len(db.exec(select(Finding.id).where(Finding.engagement_id == e.id)).all()) + 1
+    number = next_finding_number(db, e)
     f = Finding(engagement_id=e.id, org_id=e.org_id, number=number, grade=grade, standard=standard, clause=clause,
                 statement=statement[:5000], evidence=ids, sample_id=sample_id,
                 status="open" if grade in NC_GRADES else "noted", created_by=user.id)
@@ -262,6 +265,22 @@ def raise_finding(db: Session, e: Engagement, user, *, grade: str, standard: str
     db.flush()
     _chain_finding(db, f, user, "audit_finding")
     return f
+
+
+def next_finding_number(db: Session, e: Engagement) -> int:
+    """Take the engagement's next finding number: an atomic increment of its counter row, which write-locks
+    the row until the transaction ends (SQLite: the database write lock; PostgreSQL: the row lock, and a
+    waiting transaction re-reads the committed counter), so concurrent findings get 1, 2, 3 … with no
+    duplicate and no gap. UNIQUE(engagement_id, number) backs it up."""
+    from sqlalchemy import update
+    from sqlalchemy.orm.attributes import set_committed_value
+
+    db.flush()
+    db.execute(update(Engagement).where(Engagement.id == e.id)
+               .values(finding_counter=Engagement.finding_counter + 1).execution_options(synchronize_session=False))
+    number = db.exec(select(Engagement.finding_counter).where(Engagement.id == e.id)).one()
+    set_committed_value(e, "finding_counter", number)
+    return number
 
 
 def corrective_actions(db: Session, org_id: int) -> list[Record]:

@@ -11,8 +11,10 @@ from __future__ import annotations
 import io
 import sys
 from datetime import date, timedelta
+from pathlib import Path
 
 import click
+
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
@@ -20,16 +22,17 @@ from flask_login import current_user
 from sqlmodel import select
 
 import forms
-from workbench import clauses, library, records, trail
+from workbench import clauses, library, records, signatures, trail
 from workbench.audit import coverage as coverage_mod
 from workbench.audit import readiness as readiness_mod
 from workbench.audit import report as report_mod
-from workbench.audit import sampling, service
+from workbench.audit import bundle as bundle_mod
+from workbench.audit import sampling, seals, service
 from workbench.audit.models import AUDIT_TYPES, GRADES, Check, Engagement, Finding, Sample
 from workbench.db import get_session
 from workbench.notify import events as notify_events
 from workbench.i18n import lang, tr
-from workbench.models import Attachment, Event, ProcessTemplate, Record, User, utcnow
+from workbench.models import Attachment, Event, Organization, ProcessTemplate, Record, User, utcnow
 from workbench.tenancy import allow, can
 
 bp = Blueprint("audit", __name__, url_prefix="/o/<org>/audit")
@@ -75,10 +78,7 @@ def _titles() -> dict[str, str]:
 
 
 def _record(rid: int) -> Record:
-    rec = get_session().get(Record, rid)
-    if rec is None or rec.org_id != g.org.id:
-        abort(404)
-    return rec
+    return records.get(get_session(), g.org.id, rid)
 
 
 def _back_to_engagement(e: Engagement):
@@ -100,7 +100,8 @@ def _helpers():
 
     return {"audit_links": audit_links, "grade_label": report_mod.grade_label,
             "finding_status_label": report_mod.finding_status_label, "audit_type_label": report_mod.audit_type_label,
-            "audit_status": service.status, "clause_title": lambda s, c: clauses.title(s, c, lang())}
+            "audit_status": service.status, "clause_title": lambda s, c: clauses.title(s, c, lang()),
+            "seal_kind_label": seals.kind_label}
 
 
 # --- engagements -------------------------------------------------------------------------------------
@@ -264,7 +265,7 @@ def _sample_form_values(e: Engagement, source) -> dict:
             "start": source.get("start", e.period_start.isoformat()), "end": source.get("end", e.period_end.isoformat()),
             "kind": source.get("kind", "sqrt"), "audit_type": source.get("audit_type", e.audit_type),
             "n": source.get("n", "5"), "percent": source.get("percent", "10"), "stratify": source.get("stratify", ""),
-            "seed": source.get("seed", "").strip()}
+            "seed": source.get("seed", "").strip(), "edited_after_signature": source.get("edited_after_signature") == "1"}
 
 
 def _sample_inputs(e: Engagement, v: dict) -> tuple[dict, dict, list[str]]:
@@ -277,6 +278,8 @@ def _sample_inputs(e: Engagement, v: dict) -> tuple[dict, dict, list[str]]:
         errors.append(_("The period ends before it starts."))
     definition = {"start": start.isoformat() if start else None, "end": end.isoformat() if end else None,
                   "process": v["process"] or None, "standard": None, "clause": None, "state": v["state"] or None}
+    if v["edited_after_signature"]:
+        definition["edited_after_signature"] = True
     if v["process"] and library.adopted(get_session(), g.org, v["process"]) is None:
         errors.append(_("Unknown process."))
     if v["clause"]:
@@ -356,7 +359,8 @@ def _sample_page(e: Engagement, s: Sample, verification=None):
                            creator=creator, titles=_titles(), rule_text=sampling.describe_rule(s.rule),
                            definition_text=report_mod.definition_text(s.definition, _titles()),
                            is_auditor=_is_auditor(e), verification=verification,
-                           remaining=s.population_size - len(s.drawn))
+                           remaining=s.population_size - len(s.drawn),
+                           signed_edits=signatures.edited_after_signature(db, g.org.id, s.drawn))
 
 
 @bp.route("/e/<int:eid>/s/<int:sid>")
@@ -404,14 +408,12 @@ def sample_more(org, eid, sid):
 
 
 def _evidence_page(e: Engagement, rec: Record, form: dict | None = None, errors: list[str] | None = None, status: int = 200):
-    from workbench.views.records import link_choices
-
     db = get_session()
     tpl = db.get(ProcessTemplate, rec.template_id)  # the version the record was made with
     body = tpl.body
     tz = service.org_tz(g.org)
     sections = forms.build_form(body["schema"], body.get("ui"), forms.flatten(body["schema"], rec.data, tz), {}, lang(),
-                                link_choices(tpl))
+                                records.link_choices(db, g.org.id, tpl))
     events = db.exec(select(Event).where(Event.org_id == g.org.id, Event.record_id == rec.id).order_by(Event.seq)).all()
     check = trail.verify(db, g.org.id, record_id=rec.id)
     atts = db.exec(select(Attachment).where(Attachment.org_id == g.org.id, Attachment.record_id == rec.id).order_by(Attachment.id)).all()
@@ -428,6 +430,8 @@ def _evidence_page(e: Engagement, rec: Record, form: dict | None = None, errors:
         i = s.drawn.index(rec.id)
         prev_id = s.drawn[i - 1] if i > 0 else None
         next_id = s.drawn[i + 1] if i + 1 < len(s.drawn) else None
+    history = signatures.of_record(db, rec, events)
+    edit_diffs = signatures.diffs(db, rec, history, records.labels(body["schema"], lang()))
     clause_choices = [c for c in body.get("clauses", []) if c["standard"] in e.standards]
     default = clause_choices[0] if clause_choices else {"standard": e.standards[0], "clause": ""}
     form = form or {"grade": "minor", "standard": default["standard"], "clause": default["clause"], "statement": ""}
@@ -435,7 +439,8 @@ def _evidence_page(e: Engagement, rec: Record, form: dict | None = None, errors:
                            revisions=records.revisions(db, rec), attachments=atts, links=records.linked(db, rec, tpl), people=people,
                            verdict=verdict, findings=findings, sample=s, prev_id=prev_id, next_id=next_id,
                            is_auditor=_is_auditor(e), grades=GRADES, clause_choices=clause_choices, form=form,
-                           errors=errors or []), status
+                           errors=errors or [], signatures=history.signatures, signed_edits=history.edits,
+                           edit_diffs=edit_diffs), status
 
 
 @bp.route("/e/<int:eid>/r/<int:record_id>")
@@ -622,6 +627,17 @@ def report(org, eid):
                            check_title=readiness_mod.check_title, status_label=report_mod.readiness_status_label)
 
 
+@bp.route("/e/<int:eid>/bundle.zip")
+@allow("org:audit")
+def evidence_bundle(org, eid):
+    """The offline-verifiable evidence bundle (docs/evidence-bundle.md): the audit team's download."""
+    e = _engagement(eid)
+    _require_auditor(e)
+    data = bundle_mod.build(get_session(), e, lang())
+    name = f"evidence-{g.org.slug}-{e.id}-{utcnow():%Y%m%d}.zip"
+    return send_file(io.BytesIO(data), as_attachment=True, download_name=name, mimetype="application/zip")
+
+
 @bp.route("/e/<int:eid>/report.xlsx")
 @allow("org:audit")
 def report_xlsx(org, eid):
@@ -633,7 +649,7 @@ def report_xlsx(org, eid):
                      mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 
 
-# --- command line: `workbench audit verify [--org SLUG] [--sample ID]` ----------------------------------------
+# --- command line: `workbench audit verify [--org SLUG] [--sample ID]`, `workbench audit bundle ID -o FILE` ----------------------------------------
 
 
 @bp.cli.command("verify")
@@ -668,3 +684,24 @@ def verify_command(slug: str | None, sample_id: int | None) -> None:
     click.echo(f"{len(rows) - bad} verified, {bad} failed")
     if bad:
         sys.exit(1)
+
+
+@bp.cli.command("bundle")
+@click.argument("engagement_id", type=int)
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path), help="The zip file to write.")
+@click.option("--lang", default="zh", type=click.Choice(["zh", "en"]), show_default=True)
+def bundle_command(engagement_id: int, output: Path, lang: str) -> None:
+    """Write an engagement's offline-verifiable evidence bundle (docs/evidence-bundle.md)."""
+    from flask import current_app, session
+
+    db = get_session()
+    e = db.get(Engagement, engagement_id)
+    if e is None:
+        click.echo(f"no engagement {engagement_id}", err=True)
+        sys.exit(2)
+    with current_app.test_request_context("/"):
+        session["lang"] = "en" if lang == "en" else "zh_CN"
+        g.org = db.get(Organization, e.org_id)
+        data = bundle_mod.build(db, e, lang)
+    output.write_bytes(data)
+    click.echo(f"✔ {output}: {len(data)} bytes. To verify: unzip it, then run python3 verify.py in its folder.")

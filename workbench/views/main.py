@@ -9,6 +9,7 @@ from sqlmodel import func, select
 from workbench import library, schedules
 from workbench.auth import active_memberships
 from workbench.db import get_session
+from workbench.errors import UserError
 from workbench.models import Organization, Record
 from workbench.tenancy import allow
 
@@ -68,6 +69,12 @@ def forbidden(_e):
 @bp.app_errorhandler(413)
 def too_large(_e):
     return render_template("error.html", code=413), 413
+
+
+@bp.app_errorhandler(UserError)
+def user_error(e: UserError):
+    """A service's UserError no view handled itself (e.g. a loader's NotFound): its page and status."""
+    return render_template("error.html", code=e.status, message=e.message), e.status
 
 
 @bp.app_errorhandler(CSRFError)

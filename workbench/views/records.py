@@ -1,8 +1,6 @@
 """Records of a process: list (filter, sort), new, detail, edit. Plain form posts; htmx swaps in place."""
 from __future__ import annotations
 
-from zoneinfo import ZoneInfo
-
 import io
 
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, send_file, url_for
@@ -12,25 +10,23 @@ from sqlmodel import select
 from werkzeug.datastructures import MultiDict
 
 import forms
-from forms.messages import message
-from workbench import attachments, drafts, held_uploads, library, prefill, records, smartforms, trail, workflow
-from workbench.db import get_session
+from workbench import library, prefill, records, signatures, trail, workflow
+from workbench.actions import Action
+from workbench.db import get_session, transaction
+from workbench.errors import UserError
 from workbench.i18n import lang, tr
 from workbench.models import Attachment, Event, ProcessTemplate, Record, User
-from workbench.notify import events as notify_events
+from workbench.services import records as service
 from workbench.tenancy import allow, can, is_htmx
 
 bp = Blueprint("records", __name__, url_prefix="/o/<org>")
 
 PAGE_SIZE = 50
-CONTROL_FIELDS = ("csrf_token", "_action", "_comment")
+CONTROL_FIELDS = ("csrf_token", "_action", "_comment", "_revision")
 
 
 def _tz():
-    try:
-        return ZoneInfo(g.org.timezone)
-    except Exception:  # noqa: BLE001 - an unknown zone name falls back to China Standard Time
-        return ZoneInfo("Asia/Shanghai")
+    return records.zone(g.org)
 
 
 def _process_or_404(key: str) -> ProcessTemplate:
@@ -40,12 +36,11 @@ def _process_or_404(key: str) -> ProcessTemplate:
     return tpl
 
 
-def _record_or_404(record_id: int) -> tuple[Record, ProcessTemplate]:
+def _record(record_id: int) -> tuple[Record, ProcessTemplate]:
+    """The record of this organization and the template version it was made with (NotFound: 404)."""
     db = get_session()
-    rec = db.get(Record, record_id)
-    if rec is None or rec.org_id != g.org.id:
-        abort(404)
-    return rec, db.get(ProcessTemplate, rec.template_id)
+    rec = records.get(db, g.org.id, record_id)
+    return rec, records.version_of(db, rec)
 
 
 def _posted_values() -> MultiDict:
@@ -55,104 +50,70 @@ def _posted_values() -> MultiDict:
     return values
 
 
+def _int_arg(raw) -> int | None:
+    raw = str(raw or "").strip()
+    return int(raw) if raw.isdigit() and len(raw) < 19 else None
+
+
 def link_choices(tpl: ProcessTemplate) -> dict[str, list[tuple[str, str]]]:
     """Records of this organization that a record-link field may point to."""
-    db = get_session()
-    out: dict[str, list[tuple[str, str]]] = {}
-    for name, field in (tpl.body["schema"].get("properties") or {}).items():
-        if field.get("format") == "record-link":
-            rows = db.exec(select(Record).where(Record.org_id == g.org.id, Record.template_key.in_(field.get("linkTemplates") or []))
-                           .order_by(Record.id.desc()).limit(300)).all()
-            out[name] = [(str(r.id), prefill.link_label(r)) for r in rows]
-    return out
+    return records.link_choices(get_session(), g.org.id, tpl)
 
 
-def _form_page(tpl: ProcessTemplate, values: MultiDict, errors: dict, *, rec: Record | None, status: int = 200):
+def _form_page(tpl: ProcessTemplate, values: MultiDict, errors: dict, *, rec: Record | None, status: int = 200,
+               base: int | None = None, conflict: str | None = None, changes: list | None = None):
     body = tpl.body
     sections = forms.build_form(body["schema"], body.get("ui"), values, errors, lang(), link_choices(tpl))
     form_errors = errors.get(forms.FORM_ERROR, [])
+    signed = signatures.of_record(get_session(), rec).in_force if rec is not None else []
     template = "record_form_fragment.html" if is_htmx() else "record_form.html"
     return render_template(template, tpl=tpl, sections=sections, rec=rec, errors=errors,
-                           form_errors=form_errors, comment=request.form.get("_comment", "")), status
+                           form_errors=form_errors, comment=request.form.get("_comment", ""),
+                           comment_errors=errors.get("_comment", []), signed=signed, conflict=conflict,
+                           changes=changes or [], base_revision=base if base is not None else (rec.revision if rec else None),
+                           states=body["workflow"]["states"]), status
 
 
 def _handle_post(tpl: ProcessTemplate, rec: Record | None):
-    """Row actions re-render; a submit validates and stores, or re-renders with field errors (422)."""
+    """Row actions re-render; a submit goes to the record service, which stores it or answers field errors
+    (422), a locked state (409) or a form older than the record (409, with what changed; input kept)."""
     values = _posted_values()
+    base = _int_arg(request.form.get("_revision")) if rec is not None else None
     action = request.form.get("_action", "")
     if action.startswith(("add:", "remove:")):
-        return _form_page(tpl, forms.apply_row_action(values, action), {}, rec=rec)
-    schema = tpl.body["schema"]
-    data, type_errors = forms.parse(schema, values, lang(), _tz())
-    uploads, upload_errors = _uploads(tpl)
-    type_errors.update(upload_errors)
-    type_errors.update(_bad_links(tpl, data))
-    type_errors.update(_forged_attachments(tpl, data, rec))
-    for path in uploads:  # a new file replaces the field's current reference
-        data[path] = "pending"
-    validating = smartforms.before_validate(tpl, data, action, rec)
-    errors = forms.validate(validating, data, lang(), type_errors)
-    db = get_session()
-    if errors:
-        return _form_page(tpl, smartforms.on_error(db, g.org, current_user, uploads, values), errors, rec=rec, status=422)
-    smartforms.before_store(db, g.org, tpl, data, rec)
-    stored = {}
-    for path, (name, content, ctype) in uploads.items():
-        stored[path] = attachments.store(db, g.org.id, name, content, ctype, current_user)
-        data[path] = attachments.reference(stored[path])
-    if rec is None:
-        rec = records.create(db, g.org, tpl, data, current_user)
+        return _form_page(tpl, forms.apply_row_action(values, action), {}, rec=rec, base=base)
+    limit = current_app.config["ATTACHMENT_MAX_BYTES"]
+    sub = service.Submission(values, service.uploads_from(request.files, tpl, limit),
+                             request.form.get("_comment", "").strip(), base, action=action)
+    try:
+        with transaction() as db:
+            result = service.submit(db, g.org, tpl, sub, current_user, record=rec, lang=lang(), tz=_tz(), max_bytes=limit)
+    except records.StaleRecord as e:
+        get_session().refresh(rec)
+        changes = records.changes_since(get_session(), rec, tpl, e.base, lang())
+        return _form_page(tpl, values, {}, rec=rec, status=e.status, base=rec.revision, conflict=e.message,
+                          changes=changes)
+    except UserError as e:
+        if rec is not None:
+            get_session().refresh(rec)
+        return _form_page(tpl, values, {e.field or forms.FORM_ERROR: [e.message]}, rec=rec, status=e.status, base=base)
+    if isinstance(result, service.Invalid):
+        return _form_page(tpl, values, result.errors, rec=rec, status=422, base=base)
+    rec = result.record
+    if result.created:
         flash(_("Record saved."), "success")
-    elif records.edit(db, rec, tpl, data, current_user, request.form.get("_comment", "").strip()):
-        flash(_("Saved as revision %(n)s.", n=rec.revision), "success")
-    else:
+    elif result.revision is None:
         flash(_("Nothing changed."), "info")
-    for path, att in stored.items():
-        attachments.link_to_record(db, att, rec.id, path, current_user)
-    smartforms.after_store(db, g.org, tpl, data, rec, current_user)
-    db.commit()
+    elif result.signatures_voided:
+        flash(_("Saved as revision %(n)s. The signature no longer counts: the record is back at “%(state)s” "
+                "to be signed again.", n=rec.revision,
+                state=tr(tpl.body["workflow"]["states"].get(rec.state, {}).get("label"), rec.state)), "warning")
+    else:
+        flash(_("Saved as revision %(n)s.", n=rec.revision), "success")
     target = url_for("records.detail", org=g.org.slug, record_id=rec.id)
     if is_htmx():
         return "", 200, {"HX-Redirect": target}
     return redirect(target, code=303)
-
-
-def _uploads(tpl: ProcessTemplate):
-    """Files posted for top-level attachment fields: ({path: (name, bytes, type)}, {path: [errors]})."""
-    ok, errors = {}, {}
-    limit = current_app.config["ATTACHMENT_MAX_BYTES"]
-    for name, field in tpl.body["schema"]["properties"].items():
-        if field.get("format") != "attachment":
-            continue
-        upload = request.files.get(f"{name}.__file")
-        if upload is None or not upload.filename:
-            continue
-        content = upload.read(limit + 1)
-        try:
-            ok[name] = (upload.filename, content, attachments.check(upload.filename, content, limit))
-        except attachments.AttachmentError as e:
-            errors[name] = [message(e.key, lang(), **e.kw)]
-    return ok, errors
-
-
-def _bad_links(tpl: ProcessTemplate, data: dict) -> dict[str, list[str]]:
-    """A record-link must point at a record of this organization, of one of the allowed templates."""
-    errors = {}
-    choices = link_choices(tpl)
-    for name, options in choices.items():
-        if name in data and data[name] not in {v for v, _ in options}:
-            errors[name] = [message("link", lang())]
-    return errors
-
-
-def _forged_attachments(tpl: ProcessTemplate, data: dict, rec: Record | None) -> dict[str, list[str]]:
-    """An attachment reference can only be one the record already has (new files arrive as uploads)."""
-    errors = {}
-    for name, field in tpl.body["schema"]["properties"].items():
-        if field.get("format") == "attachment" and name in data and data[name] != (rec.data.get(name) if rec else None) \
-                and not held_uploads.held(get_session(), g.org.id, current_user, data[name]):
-            errors[name] = [message("invalid", lang())]
-    return errors
 
 
 @bp.route("/p/<key>/")
@@ -196,7 +157,11 @@ def new_record(org, key):
 @bp.route("/r/<int:record_id>")
 @allow("org:read")
 def detail(org, record_id):
-    rec, tpl = _record_or_404(record_id)
+    rec, tpl = _record(record_id)
+    return _detail_page(rec, tpl)
+
+
+def _detail_page(rec: Record, tpl: ProcessTemplate, status: int = 200):
     db = get_session()
     body = tpl.body
     sections = forms.build_form(body["schema"], body.get("ui"), forms.flatten(body["schema"], rec.data, _tz()), {},
@@ -207,10 +172,13 @@ def detail(org, record_id):
     people = {u.id: u.name for u in db.exec(select(User).where(User.id.in_({rec.created_by, rec.updated_by} - {None}))).all()}
     current = library.adopted(db, g.org, rec.template_key)
     steps = workflow.available(body, rec.state, g.roles) if can("org:write") else []
+    history = signatures.of_record(db, rec, events)
     return render_template("record_detail.html", rec=rec, tpl=tpl, sections=sections, events=events, revisions=revs,
                            check=check, people=people, newer=current if current and current.id != tpl.id else None,
                            steps=steps, links=records.linked(db, rec, tpl), answer_with=_answer_with(rec),
-                           deletion_requested=any(e.action == "delete_request" for e in events))
+                           deletion_requested=any(e.action == Action.DELETE_REQUEST for e in events),
+                           signatures=history.signatures, signed_edits=history.edits,
+                           in_force=history.in_force, locked=records.is_locked(body, rec.state)), status
 
 
 def _answer_with(rec: Record) -> list[tuple[ProcessTemplate, str]]:
@@ -229,18 +197,22 @@ def _answer_with(rec: Record) -> list[tuple[ProcessTemplate, str]]:
 @bp.route("/r/<int:record_id>/transition", methods=["POST"])
 @allow("org:write")
 def transition(org, record_id):
-    rec, tpl = _record_or_404(record_id)
-    db = get_session()
+    """One workflow step. The form carries the state and revision it was shown at: of concurrent clicks exactly
+    one wins; the others get 409 with the record as it is now."""
+    rec, tpl = _record(record_id)
     try:
-        drafts.check_complete(tpl.body, rec, request.form.get("name", ""))
-        workflow.take(db, rec, tpl.body, request.form.get("name", ""), current_user, g.roles,
-                      comment=request.form.get("comment", ""), password=request.form.get("password"))
-    except workflow.WorkflowError as e:
-        db.rollback()
-        flash(str(e), "error")
+        with transaction() as db:
+            service.transition(db, rec, request.form.get("name", ""), current_user, g.roles,
+                               comment=request.form.get("comment", ""), password=request.form.get("password"),
+                               base_revision=_int_arg(request.form.get("revision")),
+                               expected_state=request.form.get("from") or None)
+    except records.StaleRecord as e:
+        get_session().refresh(rec)
+        flash(e.message, "error")
+        return _detail_page(rec, tpl, status=e.status)
+    except UserError as e:
+        flash(e.message, "error")
     else:
-        notify_events.after_transition(db, g.org, rec, tpl, current_user)
-        db.commit()
         flash(_("State changed to “%(state)s”.", state=tr(tpl.body["workflow"]["states"][rec.state]["label"])), "success")
     return redirect(url_for("records.detail", org=g.org.slug, record_id=rec.id), code=303)
 
@@ -249,14 +221,13 @@ def transition(org, record_id):
 @allow("org:write")
 def request_deletion(org, record_id):
     """Records are never deleted: a deletion request is an event a manager and the auditor can see."""
-    rec, _tpl = _record_or_404(record_id)
-    reason = request.form.get("reason", "").strip()
-    if not reason:
-        flash(_("Give a reason for the deletion request."), "error")
+    rec, _tpl = _record(record_id)
+    try:
+        with transaction() as db:
+            service.request_deletion(db, rec, request.form.get("reason", ""), current_user)
+    except UserError as e:
+        flash(e.message, "error")
     else:
-        db = get_session()
-        trail.append(db, g.org.id, "delete_request", record_id=rec.id, actor=current_user, comment=reason[:1000])
-        db.commit()
         flash(_("Deletion request recorded. The record stays, with the request in its history."), "info")
     return redirect(url_for("records.detail", org=g.org.slug, record_id=rec.id), code=303)
 
@@ -274,7 +245,7 @@ def attachment(org, attachment_id):
 @bp.route("/r/<int:record_id>/revisions/<int:number>")
 @allow("org:read")
 def revision(org, record_id, number):
-    rec, tpl = _record_or_404(record_id)
+    rec, tpl = _record(record_id)
     revs = {r.number: r for r in records.revisions(get_session(), rec)}
     if number not in revs:
         abort(404)
@@ -284,26 +255,14 @@ def revision(org, record_id, number):
     sections = forms.build_form(body["schema"], body.get("ui"), forms.flatten(body["schema"], revs[number].data, _tz()),
                                 {}, lang(), link_choices(tpl))
     return render_template("revision.html", rec=rec, tpl=tpl, rev=revs[number], changes=changes, sections=sections,
-                           labels=_labels(body["schema"]))
-
-
-def _labels(schema: dict, prefix: str = "") -> dict[str, str]:
-    """Dotted path (without row indices) -> label, for naming changed fields."""
-    out: dict[str, str] = {}
-    for name, field in (schema.get("properties") or {}).items():
-        path = prefix + name
-        out[path] = forms.text(field.get("label"), lang(), name)
-        if field.get("type") == "object":
-            out.update(_labels(field, path + "."))
-        if isinstance(field.get("items"), dict) and field["items"].get("type") == "object":
-            out.update({k: out[path] + " › " + v for k, v in _labels(field["items"], path + ".").items()})
-    return out
+                           labels=records.labels(body["schema"], lang()))
 
 
 @bp.route("/r/<int:record_id>/edit", methods=["GET", "POST"])
 @allow("org:write")
 def edit(org, record_id):
-    rec, tpl = _record_or_404(record_id)
+    rec, tpl = _record(record_id)
     if request.method == "POST":
         return _handle_post(tpl, rec)
+    records.check_editable(tpl, rec)
     return _form_page(tpl, forms.flatten(tpl.body["schema"], rec.data, _tz()), {}, rec=rec)
