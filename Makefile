@@ -5,6 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 HTMX   := static/vendor/htmx.min.js
+AXE    := static/vendor/axe.min.js
 MO     := workbench/translations/zh_Hans_CN/LC_MESSAGES/messages.mo
 
 .PHONY: demo test install browser translations extract bench clean
@@ -15,7 +16,7 @@ demo: install
 test: install browser
 	$(BIN)/python -m pytest -q
 
-install: $(VENV)/.installed $(HTMX) $(MO)
+install: $(VENV)/.installed $(HTMX) $(AXE) $(MO)
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +29,11 @@ $(HTMX): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	mkdir -p static/vendor
 	cp node_modules/htmx.org/dist/htmx.min.js $(HTMX)
+
+# axe-core (accessibility checks in the browser tests), from npm like htmx; never committed, never served to users.
+$(AXE): $(HTMX)
+	mkdir -p static/vendor
+	cp node_modules/axe-core/axe.min.js $(AXE)
 
 $(MO): workbench/translations/zh_Hans_CN/LC_MESSAGES/messages.po $(VENV)/.installed
 	$(BIN)/pybabel compile -d workbench/translations

@@ -42,7 +42,7 @@ def acme(app, db, world):
 
 
 def token(client, url="/o/acme/"):
-    page = client.get(url)
+    page = client.get(url, follow_redirects=True)  # auditors land on their engagement
     return csrf_from(page.get_data(as_text=True))
 
 

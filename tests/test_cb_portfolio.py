@@ -182,6 +182,15 @@ def test_weekly_digest_reports_only_new_anomalies(app, db, cbw):
         assert all("甲公司" in d.text and d.items >= 1 for d in first)
         assert digest.run(db, "cqc", date.today()) == []  # nothing new since
         assert digest.run(db, "nosuch", date.today()) == []
+        # each staff member's digest is one e-mail in the notification outbox, queued once per ISO week
+        from sqlmodel import select
+
+        from workbench.notify.models import Outbox
+
+        queued = db.exec(select(Outbox).where(Outbox.dedupe_key.startswith("cb-digest:"))).all()
+        assert sorted(o.target for o in queued) == ["boss@cqc.test", "staff@cqc.test"]
+        assert all(o.channel == "email" and "甲公司" in o.payload["text"] and o.payload["title"] for o in queued)
+        assert all(d.delivery == "outbox" for d in first)
 
 
 def test_an_insider_grant_without_its_chain_event_gives_no_access(app, db, cbw):

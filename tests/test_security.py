@@ -135,7 +135,8 @@ def test_auditor_can_never_write(matrix_app, world, client_for):
 def test_expired_auditor_window_means_no_access(app, world, db, client_for):
     world.add_template(KS, world.acme)
     c = client_for("auditor")
-    assert c.get("/o/acme/").status_code == 200
+    assert c.get("/o/acme/").status_code == 302  # auditors land on their engagement(s)
+    assert c.get("/o/acme/p/kitchen-sink/").status_code == 200
     m = db.exec(select(Membership).where(Membership.user_id == world.users["auditor"].id)).one()
     m.valid_until = datetime.now(timezone.utc) - timedelta(minutes=1)
     db.add(m)

@@ -163,7 +163,7 @@ def test_edit_creates_revision_never_overwrites(history, db, client_for):
     assert rec.revision == 2
     c = client_for("member")
     page = c.get("/o/acme/r/2/revisions/2").get_data(as_text=True)
-    assert "quantity" in page and ">10<" in page and ">7<" in page
+    assert "数量" in page and ">10<" in page and ">7<" in page  # the field label, not its key
 
 
 @pytest.mark.parametrize("name,sql,where", [t for t in TAMPERING if "record 1" in t[2] or "revision 1/" in t[2]

@@ -213,6 +213,39 @@ def docs_build(org_slug: str, doc_lang: str, out_dir: Path) -> None:
             sys.exit(2)
         files = build_dir(s, org, doc_lang, out_dir)
     click.echo(f"wrote {len(files)} documents to {out_dir}")
+# --- notifications (daily) -----------------------------------------------------------------------
+
+@main.command("deliver")
+@click.option("--worker", default=None, help="Worker name (default: host:random).")
+@click.option("--loop", "loop_seconds", default=0, type=int, help="Keep running, polling every N seconds.")
+def deliver_cmd(worker: str | None, loop_seconds: int) -> None:
+    """Send queued messages (email, 企业微信/钉钉 robots, webhooks); failures are retried with back-off."""
+    import time
+
+    from workbench import outbox
+
+    while True:
+        r = outbox.deliver(current_app.extensions["workbench.engine"], worker)
+        click.echo(f"sent {len(r.sent)}, to retry {len(r.retry)}, failed {len(r.failed)}")
+        if not loop_seconds:
+            break
+        time.sleep(loop_seconds)
+
+
+@main.command("remind")
+@click.option("--date", "day", default=None, help="Pretend today is YYYY-MM-DD (tests, catching up).")
+def remind_cmd(day: str | None) -> None:
+    """Queue today's due reminders and digests (idempotent per day); `workbench deliver` sends them."""
+    from datetime import date
+
+    from sqlmodel import Session
+
+    from workbench.notify import remind
+
+    with Session(current_app.extensions["workbench.engine"], expire_on_commit=False) as s:
+        r = remind.run(s, date.fromisoformat(day) if day else None)
+        s.commit()
+    click.echo(f"{r.notifications} notifications, {r.messages} messages queued")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import date, datetime, timezone
 from typing import Optional
 
-from sqlalchemy import JSON, Column, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, LargeBinary, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -78,6 +78,8 @@ class Adoption(SQLModel, table=True):
 
 
 class Record(SQLModel, table=True):
+    # lists: one process of one organization, by date (search/filter/sort/page in SQL, workbench.listing)
+    __table_args__ = (Index("ix_record_list", "org_id", "template_key", "record_date", "id"),)
     id: Optional[int] = Field(default=None, primary_key=True)
     org_id: int = Field(foreign_key="organization.id", index=True)
     template_id: int = Field(foreign_key="process_template.id")
@@ -148,3 +150,5 @@ from workbench import invitations as invitation_models  # noqa: F401,E402  (regi
 from workbench.audit import report_models as audit_report_models  # noqa: F401,E402  (report issuance)
 from workbench.documents import models as documents_models  # noqa: F401,E402
 from workbench.cb import models as cb_models  # noqa: F401,E402
+from workbench.notify import models as notify_models  # noqa: F401,E402  (outbox, notifications: daily)
+from workbench import numbering as numbering_models  # noqa: F401,E402  (number counters: daily)

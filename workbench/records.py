@@ -265,6 +265,16 @@ def changes_since(db: Session, rec: Record, tpl: ProcessTemplate, base: int | No
     return labelled_diff(revs.get(base or 0) or {}, rec.data, labels(tpl.body["schema"], lang))
 
 
+def link_label(rec: Record) -> str:
+    """A record-link choice that tells records apart: number, title, date, subject."""
+    parts = [f"#{rec.id}", rec.title or "—"]
+    if rec.record_date:
+        parts.append(rec.record_date.isoformat())
+    if rec.subject and rec.subject != rec.title:
+        parts.append(rec.subject)
+    return " · ".join(parts)
+
+
 def link_choices(db: Session, org_id: int, tpl: ProcessTemplate, limit: int = 300) -> dict[str, list[tuple[str, str]]]:
     """For each record-link field: the organization's records it may point to (newest first), as options."""
     out: dict[str, list[tuple[str, str]]] = {}
@@ -272,5 +282,5 @@ def link_choices(db: Session, org_id: int, tpl: ProcessTemplate, limit: int = 30
         if field.get("format") == "record-link":
             rows = db.exec(select(Record).where(Record.org_id == org_id, Record.template_key.in_(field.get("linkTemplates") or []))
                            .order_by(Record.id.desc()).limit(limit)).all()
-            out[name] = [(str(r.id), f"#{r.id} {r.title}") for r in rows]
+            out[name] = [(str(r.id), link_label(r)) for r in rows]
     return out

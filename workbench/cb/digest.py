@@ -81,9 +81,9 @@ def run(db: Session, cb_slug: str | None, today: date, dry_run: bool = False) ->
             delivery = "dry run" if dry_run else "printed only (no workbench.outbox)"
             if enqueue is not None and not dry_run:
                 subject = render(cb, [], today, locale).splitlines()[0]
-                msg = enqueue(db, "email", user.email, {"subject": subject, "text": text},
-                              f"cb-digest:{cb.id}:{week[0]}-W{week[1]:02d}:{user.id}")
-                delivery = f"outbox #{getattr(msg, 'id', '')}".strip()
+                queued = enqueue(db, "email", user.email, {"title": subject, "subject": subject, "text": text},
+                                 f"cb-digest:{cb.id}:{week[0]}-W{week[1]:02d}:{user.id}", org_id=cb.id)
+                delivery = "outbox" if queued else "outbox (already queued)"
             out.append(Digest(cb, user, text, sum(len(f) for _c, f in news), delivery))
         if not dry_run:
             for client, found in news:

@@ -21,9 +21,10 @@ from werkzeug.datastructures import MultiDict
 
 import forms
 from forms.messages import message
-from workbench import attachments, records, signatures, trail, workflow
+from workbench import attachments, drafts, held_uploads, records, signatures, smartforms, trail, workflow
 from workbench.actions import Action
 from workbench.errors import UserError
+from workbench.notify import events as notify_events
 from workbench.models import Attachment, Event, Organization, ProcessTemplate, Record, Revision
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
@@ -44,6 +45,7 @@ class Submission:
     uploads: dict[str, Upload] = field(default_factory=dict)
     comment: str = ""
     base_revision: int | None = None
+    action: str = ""  # "draft": save incomplete data in the initial state (workbench.drafts)
 
 
 @dataclass
@@ -137,13 +139,15 @@ def check_attachment_refs(ctx: Context) -> None:
     """An attachment reference can only be one the record already has (new files arrive as uploads)."""
     current = ctx.record.data if ctx.record else {}
     for name, _f in ctx.fields("attachment"):
-        if name in ctx.data and name not in ctx.files and ctx.data[name] != current.get(name):
+        if name in ctx.data and name not in ctx.files and ctx.data[name] != current.get(name) \
+                and not held_uploads.held(ctx.db, ctx.org.id, ctx.user, ctx.data[name]):
             ctx.errors[name] = [message("invalid", ctx.lang)]
 
 
 def validate_schema(ctx: Context) -> None:
     """JSON Schema validation; messages beside each field (type errors kept)."""
-    ctx.errors = forms.validate(ctx.schema, ctx.data, ctx.lang, ctx.errors)
+    schema = smartforms.before_validate(ctx.tpl, ctx.data, ctx.submission.action, ctx.record)  # numbers, drafts
+    ctx.errors = forms.validate(schema, ctx.data, ctx.lang, ctx.errors)
 
 
 def check_reason(ctx: Context) -> None:
@@ -169,6 +173,7 @@ def store(ctx: Context) -> Saved:
     for path, (name, content, ctype) in ctx.files.items():
         stored[path] = attachments.store(db, ctx.org.id, name, content, ctype, user)
         ctx.data[path] = attachments.reference(stored[path])
+    smartforms.before_store(db, ctx.org, ctx.tpl, ctx.data, ctx.record)  # the real number, in this transaction
     if ctx.record is None:
         rec, rev, created, voided = records.create(db, ctx.org, ctx.tpl, ctx.data, user), None, True, False
     else:
@@ -178,6 +183,7 @@ def store(ctx: Context) -> Saved:
         voided = rec.state != state
     for path, att in stored.items():
         attach(db, rec, path, att, user)
+    smartforms.after_store(db, ctx.org, ctx.tpl, ctx.data, rec, user)  # files held across an error
     return Saved(rec, created, rev, voided)
 
 
@@ -194,6 +200,7 @@ def submit(db: Session, org: Organization, tpl: ProcessTemplate, submission: Sub
     for step in CHECKS:
         step(ctx)
     if ctx.errors:
+        smartforms.hold_files(db, org, user, ctx.files, submission.values)  # chosen files are kept, not dropped
         return Invalid(ctx.errors)
     return store(ctx)
 
@@ -229,8 +236,11 @@ def transition(db: Session, rec: Record, name: str, user, roles: set[str], *, co
     :raise records.StaleRecord: someone else changed the record first (409; nothing recorded).
     """
     tpl = records.version_of(db, rec)
-    return workflow.take(db, rec, tpl.body, name, user, roles, comment=comment, password=password,
-                         base_revision=base_revision, expected_state=expected_state)
+    drafts.check_complete(tpl.body, rec, name)  # a draft leaves its initial state only complete
+    out = workflow.take(db, rec, tpl.body, name, user, roles, comment=comment, password=password,
+                        base_revision=base_revision, expected_state=expected_state)
+    notify_events.after_transition(db, db.get(Organization, rec.org_id), rec, tpl, user)  # who acts next, who gets it back
+    return out
 
 
 def request_deletion(db: Session, rec: Record, reason: str, user) -> Event:

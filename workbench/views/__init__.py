@@ -11,7 +11,9 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(audit.bp)
     app.register_blueprint(people.bp)
 
-    from workbench.views import studio
+    from workbench.views import daily, studio
+
+    app.register_blueprint(daily.bp)
 
     app.register_blueprint(studio.bp)
 

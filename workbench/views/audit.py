@@ -36,6 +36,7 @@ from workbench.audit.report_models import RECOMMENDATIONS
 from workbench.db import get_session
 from workbench.errors import UserError
 from workbench.ids import parse_id
+from workbench.notify import events as notify_events
 from workbench.i18n import lang, tr
 from workbench.models import Attachment, Event, Organization, ProcessTemplate, Record, User, utcnow
 from workbench.tenancy import allow, can
@@ -523,6 +524,7 @@ def findings(org, eid):
                 return _evidence_page(e, _record(on_record), form, errors, 422)
             status = 422
         else:
+            notify_events.finding_raised(db, g.org, f)
             db.commit()
             flash(_("Finding %(n)s recorded: %(grade)s.", n=f.number, grade=report_mod.grade_label(f.grade)), "success")
             if on_record:

@@ -34,6 +34,13 @@ def index():
 @allow("org:read")
 def dashboard(org):
     db = get_session()
+    if not g.roles & {"member", "manager", "consultant", "admin"}:  # auditors land on their engagement(s)
+        from workbench.audit import service as audit_service
+
+        mine = audit_service.engagements_for(db, g.org, current_user, g.roles)
+        if len(mine) == 1:
+            return redirect(url_for("audit.engagement", org=g.org.slug, eid=mine[0].id))
+        return redirect(url_for("audit.index", org=g.org.slug))
     templates = library.processes(db, g.org)
     stats = {key: (n, last) for key, n, last in db.exec(
         select(Record.template_key, func.count(Record.id), func.max(Record.record_date))

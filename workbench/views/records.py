@@ -2,16 +2,15 @@
 from __future__ import annotations
 
 import io
-from datetime import date
 
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlmodel import func, select
+from sqlmodel import select
 from werkzeug.datastructures import MultiDict
 
 import forms
-from workbench import library, records, signatures, trail, workflow
+from workbench import library, prefill, records, signatures, trail, workflow
 from workbench.actions import Action
 from workbench.db import get_session, transaction
 from workbench.errors import UserError
@@ -23,8 +22,6 @@ from workbench.tenancy import allow, can, is_htmx
 bp = Blueprint("records", __name__, url_prefix="/o/<org>")
 
 PAGE_SIZE = 50
-SORTS = {"date": Record.record_date, "created": Record.created_at, "updated": Record.updated_at,
-         "state": Record.state, "title": Record.title, "id": Record.id}
 CONTROL_FIELDS = ("csrf_token", "_action", "_comment", "_revision")
 
 
@@ -87,7 +84,7 @@ def _handle_post(tpl: ProcessTemplate, rec: Record | None):
         return _form_page(tpl, forms.apply_row_action(values, action), {}, rec=rec, base=base)
     limit = current_app.config["ATTACHMENT_MAX_BYTES"]
     sub = service.Submission(values, service.uploads_from(request.files, tpl, limit),
-                             request.form.get("_comment", "").strip(), base)
+                             request.form.get("_comment", "").strip(), base, action=action)
     try:
         with transaction() as db:
             result = service.submit(db, g.org, tpl, sub, current_user, record=rec, lang=lang(), tz=_tz(), max_bytes=limit)
@@ -122,40 +119,30 @@ def _handle_post(tpl: ProcessTemplate, rec: Record | None):
 @bp.route("/p/<key>/")
 @allow("org:read")
 def list_records(org, key):
+    """Search, filter, sort and page one process's records (workbench.listing builds the SQL)."""
+    from workbench import listing
+
     tpl = _process_or_404(key)
     db = get_session()
-    q = select(Record).where(Record.org_id == g.org.id, Record.template_key == key)
-    state = request.args.get("state", "")
-    if state:
-        q = q.where(Record.state == state)
-    date_from, date_to = _date_arg("from"), _date_arg("to")
-    if date_from:
-        q = q.where(Record.record_date >= date_from)
-    if date_to:
-        q = q.where(Record.record_date <= date_to)
-    total = db.exec(select(func.count()).select_from(q.subquery())).one()
-    sort = request.args.get("sort", "date")
-    column = SORTS.get(sort, Record.record_date)
-    desc = request.args.get("dir", "desc") != "asc"
+    lq = listing.ListQuery.from_args(tpl, request.args)
+    stmt = lq.select(g.org.id)
+    total = listing.count(db, stmt)
     pages = max(1, -(-total // PAGE_SIZE))
     page = min(pages, max(1, request.args.get("page", 1, type=int) or 1))
-    rows = db.exec(q.order_by(column.desc() if desc else column.asc(), Record.id.desc())
-                   .offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)).all()
+    rows = db.exec(stmt.offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)).all()
     ui = tpl.body.get("ui") or {}
     props = tpl.body["schema"]["properties"]
     columns = [c for c in ui.get("list_columns") or list(props)[:3] if c in props]
+    bulk_steps = []
+    if can("org:write"):
+        names = {}
+        for t in tpl.body["workflow"]["transitions"]:
+            if "admin" in g.roles or g.roles & set(t["roles"]):
+                names.setdefault(t["name"], workflow.Transition.of(t))
+        bulk_steps = list(names.values())
     return render_template("record_list.html", tpl=tpl, rows=rows, columns=columns, props=props, total=total,
-                           page=page, pages=pages, sort=sort, desc=desc, state=state,
-                           date_from=request.args.get("from", ""), date_to=request.args.get("to", ""),
-                           bad_dates=(request.args.get("from") and not date_from) or (request.args.get("to") and not date_to))
-
-
-def _date_arg(name: str) -> date | None:
-    raw = request.args.get(name, "")
-    try:
-        return date.fromisoformat(raw) if raw else None
-    except ValueError:
-        return None
+                           page=page, pages=pages, lq=lq, kinds=listing.filterable(tpl), people=listing.people(db, g.org.id),
+                           bulk_steps=bulk_steps)
 
 
 @bp.route("/p/<key>/new", methods=["GET", "POST"])
@@ -164,8 +151,7 @@ def new_record(org, key):
     tpl = _process_or_404(key)
     if request.method == "POST":
         return _handle_post(tpl, None)
-    prefill = MultiDict({k[5:]: v for k, v in request.args.items() if k.startswith("link.")})
-    return _form_page(tpl, prefill, {}, rec=None)
+    return _form_page(tpl, prefill.initial_values(get_session(), tpl, request.args, current_user, g.org, _tz()), {}, rec=None)
 
 
 @bp.route("/r/<int:record_id>")

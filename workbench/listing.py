@@ -1,0 +1,246 @@
+"""Record lists people can work with: search, filters on the template's fields, sorting, pagination, export.
+
+`ListQuery.from_args(tpl, args)` reads the query string; `.select(org_id)` builds one SQL statement (JSON
+fields are compared in SQL with the database's JSON operators — SQLite json_extract, PostgreSQL ->>), so a
+list of 100k records is filtered, counted and paged by the database (index ix_record_list), never in Python.
+
+    q=<text>            title, subject or any top-level text field contains it (case-insensitive)
+    state=<s>           workflow state
+    by=<user id>        made by that person
+    from=, to=          record date range (YYYY-MM-DD)
+    f.<field>=<v>       enum / boolean field equals v (person text fields: contains v)
+    f.<field>.from/.to  date / date-time field range
+    sort=<key>, dir=asc|desc   key: id, title, date, state, created, updated, or a field name
+
+Exports stream (csv: UTF-8 with BOM; xlsx: openpyxl write-only into a temporary file) in batches, so memory
+stays constant; repeating rows go to a second sheet keyed by record number. Any text cell starting with
+= + - @ (or a tab / carriage return) gets a leading apostrophe, so a spreadsheet never runs it as a formula.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import tempfile
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Iterator
+
+from sqlalchemy import String, cast, func, or_
+from sqlmodel import Session, select
+
+from forms.widgets import display, text
+from forms.values import kind_of
+from workbench.models import ProcessTemplate, Record, User
+
+COLUMN_SORTS = {"date": Record.record_date, "created": Record.created_at, "updated": Record.updated_at,
+                "state": Record.state, "title": Record.title, "id": Record.id}
+DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
+BATCH = 500
+
+
+def neutralise(value: Any) -> Any:
+    if isinstance(value, str) and value.startswith(DANGEROUS):
+        return "'" + value
+    return value
+
+
+def _iso_date(raw: str) -> str | None:
+    try:
+        return date.fromisoformat(raw).isoformat() if raw else None
+    except ValueError:
+        return None
+
+
+def filterable(tpl: ProcessTemplate) -> dict[str, str]:
+    """Top-level fields a list can filter on: name -> 'choice' | 'boolean' | 'date' | 'text'."""
+    out = {}
+    for name, f in (tpl.body["schema"].get("properties") or {}).items():
+        kind = kind_of(f)
+        if kind in ("choice", "boolean"):
+            out[name] = kind
+        elif f.get("format") in ("date", "date-time"):
+            out[name] = "date"
+        elif kind == "string" and f.get("format") not in ("attachment", "record-link"):
+            out[name] = "text"
+    return out
+
+
+@dataclass
+class ListQuery:
+    tpl: ProcessTemplate
+    q: str = ""
+    state: str = ""
+    by: int | None = None
+    date_from: str | None = None
+    date_to: str | None = None
+    fields: dict[str, str] = field(default_factory=dict)  # "f.<name>[.from|.to]" -> value
+    sort: str = "date"
+    desc: bool = True
+    bad_dates: bool = False
+
+    @classmethod
+    def from_args(cls, tpl: ProcessTemplate, args) -> "ListQuery":
+        kinds = filterable(tpl)
+        lq = cls(tpl, q=(args.get("q") or "").strip()[:200], state=(args.get("state") or "")[:32],
+                 by=args.get("by", type=int), sort=args.get("sort") or "date", desc=args.get("dir", "desc") != "asc")
+        lq.date_from, lq.date_to = _iso_date(args.get("from", "")), _iso_date(args.get("to", ""))
+        lq.bad_dates = bool((args.get("from") and not lq.date_from) or (args.get("to") and not lq.date_to))
+        for key, value in args.items():
+            if not key.startswith("f.") or not value:
+                continue
+            name, _, bound = key[2:].partition(".")
+            if name not in kinds or bound not in ("", "from", "to") or (bound and kinds[name] != "date"):
+                continue
+            if kinds[name] == "date" and bound:
+                if not _iso_date(value[:10]):
+                    lq.bad_dates = True
+                    continue
+                value = value[:10]
+            lq.fields[key] = value[:200]
+        if lq.sort not in COLUMN_SORTS and lq.sort not in (tpl.body["schema"].get("properties") or {}):
+            lq.sort = "date"
+        return lq
+
+    def args(self, **over) -> dict:
+        """The query string for links (pager, sort headers, export) keeping the current filters."""
+        out = {"q": self.q or None, "state": self.state or None, "by": self.by, "from": self.date_from,
+               "to": self.date_to, "sort": self.sort, "dir": "desc" if self.desc else "asc", **self.fields}
+        out.update(over)
+        return {k: v for k, v in out.items() if v not in (None, "")}
+
+    def select(self, org_id: int):
+        props = self.tpl.body["schema"].get("properties") or {}
+        kinds = filterable(self.tpl)
+        s = select(Record).where(Record.org_id == org_id, Record.template_key == self.tpl.key)
+        if self.q:
+            like = f"%{self.q.replace('%', '').replace('_', '')}%"
+            texts = [Record.data[n].as_string().ilike(like) for n, k in kinds.items() if k == "text"]
+            s = s.where(or_(Record.title.ilike(like), Record.subject.ilike(like), cast(Record.id, String) == self.q.lstrip("#"), *texts))
+        if self.state:
+            s = s.where(Record.state == self.state)
+        if self.by:
+            s = s.where(Record.created_by == self.by)
+        if self.date_from:
+            s = s.where(Record.record_date >= date.fromisoformat(self.date_from))
+        if self.date_to:
+            s = s.where(Record.record_date <= date.fromisoformat(self.date_to))
+        for key, value in self.fields.items():
+            name, _, bound = key[2:].partition(".")
+            col = Record.data[name]
+            kind = kinds[name]
+            if kind == "boolean":
+                s = s.where(col.as_boolean().is_(value in ("1", "true", "yes")))
+            elif kind == "choice":
+                s = s.where(col.as_string() == value)
+            elif kind == "date" and bound == "from":
+                s = s.where(func.substr(col.as_string(), 1, 10) >= value)
+            elif kind == "date" and bound == "to":
+                s = s.where(func.substr(col.as_string(), 1, 10) <= value)
+            elif kind in ("text", "date"):
+                s = s.where(col.as_string().ilike(f"%{value}%"))
+        column = COLUMN_SORTS.get(self.sort)
+        if column is None:
+            column = Record.data[self.sort].as_string() if props.get(self.sort, {}).get("type") != "number" else Record.data[self.sort].as_float()
+        return s.order_by(column.desc() if self.desc else column.asc(), Record.id.desc() if self.desc else Record.id.asc())
+
+
+def count(db: Session, stmt) -> int:
+    return db.exec(select(func.count()).select_from(stmt.order_by(None).subquery())).one()
+
+
+def stream(engine, stmt) -> Iterator[Record]:
+    """Rows in batches of BATCH, each batch in its own short session (memory stays constant; the generator
+    may run after the request's session is gone, while a response streams)."""
+    offset = 0
+    while True:
+        with Session(engine, expire_on_commit=False) as db:
+            batch = db.exec(stmt.offset(offset).limit(BATCH)).all()
+        yield from batch
+        if len(batch) < BATCH:
+            return
+        offset += BATCH
+
+
+# --- export --------------------------------------------------------------------------------------------
+
+def _columns(tpl: ProcessTemplate) -> tuple[list[str], list[str]]:
+    props = tpl.body["schema"].get("properties") or {}
+    flat = [n for n, f in props.items() if kind_of(f) not in ("rows", "object")]
+    rows = [n for n, f in props.items() if kind_of(f) == "rows"]
+    return flat, rows
+
+
+def _cell(fschema: dict, value: Any, lang: str) -> Any:
+    if isinstance(value, bool) or value is None:
+        return display(fschema, value, lang) if value is not None else ""
+    if isinstance(value, (int, float)):
+        return value
+    return neutralise(display(fschema, value, lang))
+
+
+def table(engine, tpl: ProcessTemplate, stmt, lang: str, state_label) -> tuple[list[str], Iterator[list], list[str], Iterator[list]]:
+    """Header and rows of the main sheet, and of the repeating-rows sheet (generators)."""
+    props = tpl.body["schema"].get("properties") or {}
+    flat, rows = _columns(tpl)
+    head = ["#", "状态" if lang == "zh" else "State", "日期" if lang == "zh" else "Date"] + [text(props[n].get("label"), lang, n) for n in flat]
+    sub_fields = [(n, c, cs) for n in rows for c, cs in ((props[n].get("items") or {}).get("properties") or {}).items()]
+    sub_head = ["#", "表格" if lang == "zh" else "Table", "行" if lang == "zh" else "Row"] + \
+        list(dict.fromkeys(text(cs.get("label"), lang, c) for _, c, cs in sub_fields))
+
+    def main():
+        for r in stream(engine, stmt):
+            yield [r.id, neutralise(state_label(r.state)), r.record_date.isoformat() if r.record_date else ""] + \
+                  [_cell(props[n], r.data.get(n), lang) for n in flat]
+
+    def sub():
+        labels = sub_head[3:]
+        for r in stream(engine, stmt):
+            for n in rows:
+                item_props = (props[n].get("items") or {}).get("properties") or {}
+                for i, row in enumerate(r.data.get(n) or [], 1):
+                    if not isinstance(row, dict):
+                        continue
+                    cells = {text(cs.get("label"), lang, c): _cell(cs, row.get(c), lang) for c, cs in item_props.items()}
+                    yield [r.id, neutralise(text(props[n].get("label"), lang, n)), i] + [cells.get(lbl, "") for lbl in labels]
+
+    return head, main(), sub_head, sub()
+
+
+def csv_chunks(head: list[str], rows: Iterator[list]) -> Iterator[bytes]:
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    yield "\ufeff".encode()
+    w.writerow(head)
+    for i, row in enumerate(rows):
+        w.writerow(row)
+        if i % 200 == 199:
+            yield buf.getvalue().encode()
+            buf.seek(0)
+            buf.truncate()
+    yield buf.getvalue().encode()
+
+
+def xlsx_file(head, rows, sub_head, sub_rows, title: str) -> tempfile.SpooledTemporaryFile:
+    """A write-only workbook in a temporary file (rows are written as they come, never held)."""
+    from openpyxl import Workbook
+
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet(title=(title or "records")[:31].replace("/", "-"))
+    ws.append(head)
+    for row in rows:
+        ws.append(row)
+    ws2 = wb.create_sheet(title="明细行 rows")
+    ws2.append(sub_head)
+    for row in sub_rows:
+        ws2.append(row)
+    out = tempfile.TemporaryFile()
+    wb.save(out)
+    out.seek(0)
+    return out
+
+
+def people(db: Session, org_id: int) -> list[tuple[int, str]]:
+    """Who made records in this organization (for the "made by" filter)."""
+    ids = db.exec(select(Record.created_by).where(Record.org_id == org_id, Record.created_by.is_not(None))
+                  .group_by(Record.created_by)).all()
+    return [(u.id, u.name) for u in db.exec(select(User).where(User.id.in_(list(ids) or [0])).order_by(User.name)).all()]

@@ -1,0 +1,1 @@
+"""Notifications: who is told what, through which channel (see workbench.outbox for delivery)."""
