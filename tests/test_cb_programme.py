@@ -86,6 +86,26 @@ def test_qms_rows(persons, days):
     assert audit_time.table_days("ISO 9001:2015", persons) == Fraction(days)
 
 
+# every band of both tables, upper rows included (MD 5:2019 Tables QMS 1 and OH&SMS 1, each band's lower and upper end)
+QMS_TABLE = [(1, 5, 1.5), (6, 10, 2), (11, 15, 2.5), (16, 25, 3), (26, 45, 4), (46, 65, 5), (66, 85, 6), (86, 125, 7),
+             (126, 175, 8), (176, 275, 9), (276, 425, 10), (426, 625, 11), (626, 875, 12), (876, 1175, 13),
+             (1176, 1550, 14), (1551, 2025, 15), (2026, 2675, 16), (2676, 3450, 17), (3451, 4350, 18), (4351, 5450, 19),
+             (5451, 6800, 20), (6801, 8500, 21), (8501, 10700, 22)]
+OHS_UPPER = [(626, 875, 17, 13, 10), (876, 1175, 19, 15, 11), (1176, 1550, 20, 16, 12), (1551, 2025, 21, 17, 12),
+             (2026, 2675, 23, 18, 13), (2676, 3450, 25, 19, 14), (3451, 4350, 27, 20, 15), (4351, 5450, 28, 21, 16),
+             (5451, 6800, 30, 23, 17), (6801, 8500, 32, 25, 19), (8501, 10700, 34, 27, 20)]
+
+
+def test_every_band_of_the_qms_and_ohs_tables():
+    for lo, hi, days in QMS_TABLE:
+        for n in (lo, hi):
+            assert audit_time.table_days("ISO 9001:2015", n) == Fraction(str(days)), n
+    for lo, hi, high, med, low in OHS_UPPER:
+        for n in (lo, hi):
+            for cat, v in (("high", high), ("medium", med), ("low", low)):
+                assert audit_time.table_days("ISO 45001:2018", n, cat) == Fraction(str(v)), (n, cat)
+
+
 @pytest.mark.parametrize("persons,high,med,low", [(3, 3, 2.5, 2.5), (8, 3.5, 3, 3), (12, 4.5, 3.5, 3), (20, 5.5, 4.5, 3.5),
                                                   (30, 7, 5.5, 4), (50, 8, 6, 4.5), (70, 9, 7, 5), (100, 11, 8, 5.5),
                                                   (150, 12, 9, 6), (200, 13, 10, 7), (300, 15, 11, 8), (500, 16, 12, 9)])
