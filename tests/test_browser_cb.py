@@ -105,7 +105,7 @@ def test_coverage_fits_a_phone_without_a_nested_scroll_box(demo_app):
             assert scrollers == 0
             groups = page.locator("details.cov-group")
             assert groups.count() >= 10
-            groups.first.locator("summary").click()  # collapsible
+            groups.first.locator(":scope > summary").click()  # collapsible
             assert groups.first.get_attribute("open") is None
             assert page.locator("td.cov-partial, td.cov-future").count() > 0  # the current month is marked
             shot(page, "coverage-phone")

@@ -7,6 +7,7 @@ import pytest
 
 from tests.browser import live_server, shot, sign_in
 from tests.daily_browser import axe_serious, browser_context, sideways, watch_console
+from workbench.demo import DEMO_PASSWORD
 
 pytestmark = pytest.mark.browser
 
@@ -26,7 +27,7 @@ def test_pages_fit_the_phone_and_pass_axe(demo_app, viewport, locale):
     with live_server(demo_app) as base, browser_context(viewport, locale) as ctx:
         page = ctx.new_page()
         console = watch_console(page)
-        sign_in(page, base, "manager@demo.example", "demo1234")
+        sign_in(page, base, "manager@demo.example", DEMO_PASSWORD)
         page.goto(base + "/o/demo/p/production-inspection/")
         record = page.locator("table.data tbody tr td a").first.get_attribute("href")
         page.goto(base + "/o/demo/audit/")
@@ -51,7 +52,7 @@ def test_pages_fit_the_phone_and_pass_axe(demo_app, viewport, locale):
 
         # the studio builder, as the consultant
         page.context.clear_cookies()
-        sign_in(page, base, "consultant@demo.example", "demo1234")
+        sign_in(page, base, "consultant@demo.example", DEMO_PASSWORD)
         page.goto(base + "/studio/")
         page.click("#new > summary")
         page.fill("#new input[name=title_zh]", "叉车日常点检")

@@ -98,14 +98,14 @@ def test_phone_auditor_reads_procedure_and_departures_in_english(demo_app):
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 400, width
         page.goto(base + "/o/demo/docs/?lang=en")
-        page.click("table.register-table a:has-text('Emergency')")
+        page.click("table.register-table a:has-text('Competence matrix')")
         page.wait_for_url("**/docs/d/*")
         page.fill("#approve-password", DEMO_PASSWORD)
         page.click("form.approve-form button[type=submit]")
         page.wait_for_load_state("networkidle")
         page.goto(base + "/o/demo/docs/departures?lang=en")
         main = page.locator("main").inner_text()
-        assert "Written vs done" in main and "Emergency" in main
+        assert "Written vs done" in main and "Competence matrix" in main
         assert page.locator("li.departure a").count() >= 1  # each departure links to its records
         shot(page, "docs-departures-phone-en")
         assert page.evaluate("document.documentElement.scrollWidth") <= 400

@@ -17,6 +17,8 @@ from tests.test_studio_views import add_draft, draft_body, scrape
 from workbench import jsonsafe, xlsxsafe
 from workbench.models import Attachment, Record
 from workbench.studio import io as sio
+from workbench.studio import form as studio_form
+from workbench.studio import fields as studio_fields
 from workbench.templates import validate_template
 
 import forms
@@ -266,7 +268,7 @@ def test_builder_refuses_nan_and_infinity_bounds_and_options():
 
     for raw in ("nan", "NaN", "inf", "-Infinity", "1e999"):
         errors: dict = {}
-        assert builder._number(raw, "quantity:min", errors) is ValueError and errors, raw
+        assert studio_form._number(raw, "quantity:min", errors) is ValueError and errors, raw
     field = {"type": "number", "enum": [1.5]}
     with pytest.raises(builder.BuilderError):
-        builder._parse_value(field, "nan")
+        studio_fields._parse_value(field, "nan")
