@@ -13,7 +13,16 @@ What is checked:
   the creation event, and the derived columns sampling relies on (title, record_date, subject, due_date)
   recomputed from the verified revisions;
 - every attached file against the digest its `attach` event recorded;
-- every finding (its digest), check (verdict, note, auditor) and sample (its digest) against its last event.
+- every finding (its digest), check (verdict, note, auditor) and sample (its digest) against its last event;
+- the organization's `membership` rows against the replay of the membership events (`_Memberships`): a
+  staff row (member, manager, consultant) must have been created by a `membership_add` event naming its id,
+  hold the role that event recorded and no validity window (grants have none), and not have been removed by a
+  later `membership_remove`; a row the chain created must still exist. An auditor row must belong to a user
+  the chain granted audit access here (`audit_grant`); its window follows the engagements and is not
+  re-derived. Memberships that predate chaining are not reported: only rows whose id is at least the lowest
+  membership id any `membership_add` event of this organization names are checked (ids only grow), and an
+  organization whose chain has no membership events at all is not checked. The limit of that rule: a row
+  inserted by hand with an explicit id below that first chained id goes unnoticed.
 
 Read one consistent snapshot (`trail.snapshot(engine)`) when the database is in use.
 """
@@ -54,6 +63,7 @@ def stream_events(db: Session, org_id: int, after: int = 0, upto: int | None = N
 def verify_org(db: Session, org_id: int) -> Verification:
     result = Verification(org_id)
     audit = _AuditArtefacts()
+    members = _Memberships()
     prev_hash, prev_id, expected = GENESIS, 0, 1
     for e in stream_events(db, org_id):
         where = f"event #{e.seq} (id {e.id})"
@@ -68,6 +78,7 @@ def verify_org(db: Session, org_id: int) -> Verification:
         if e.action == "attach":
             result.problems += _attachment_problems(db, [e])
         audit.see(e)
+        members.see(e)
         result.events += 1
         prev_hash, prev_id, expected = e.hash, e.id, e.seq + 1
         result.head_seq, result.head_hash = e.seq, e.hash
@@ -84,6 +95,7 @@ def verify_org(db: Session, org_id: int) -> Verification:
     for rid in db.exec(missing).all():
         result.problems.append(Problem(f"record {rid}", "is missing (deleted, or moved to another organization)"))
     result.problems += audit.problems(db, org_id)
+    result.problems += members.problems(db, org_id)
     return result
 
 
@@ -308,6 +320,72 @@ class _AuditArtefacts:
             elif s.digest != last[1] or sample_digest(s, last[2]) != last[1]:
                 out.append(Problem(f"sample {s.id}", f"differs from what event #{last[0]} recorded (changed)"))
         out += [Problem(f"sample {sid}", "is missing (deleted)") for sid in sorted(set(self.samples) - seen_samples)]
+        return out
+
+
+class _Memberships:
+    """The replay of the organization's membership events while the chain streams past (a few per org)."""
+
+    STAFF = ("member", "manager", "consultant")
+
+    def __init__(self) -> None:
+        self.present: dict[int, tuple[int, int | None, str]] = {}  # membership id -> (seq, user, role)
+        self.removed: dict[int, tuple[int, int | None, str]] = {}  # membership id -> (seq, user, role) of its removal
+        self.auditors: set[int] = set()  # users the chain granted audit access
+        self.chained = False
+
+    def see(self, e) -> None:
+        d = e.detail or {}
+        if e.action == "membership_add" and d.get("membership") is not None:
+            mid = int(d["membership"])
+            self.present[mid] = (e.seq, d.get("user"), d.get("role"))
+            self.removed.pop(mid, None)
+            self.chained = True
+        elif e.action == "membership_remove" and d.get("membership") is not None:
+            mid = int(d["membership"])
+            self.present.pop(mid, None)
+            self.removed[mid] = (e.seq, d.get("user"), d.get("role"))
+            self.chained = True
+        elif e.action == "audit_grant" and d.get("auditor") is not None:
+            self.auditors.add(int(d["auditor"]))
+
+    def problems(self, db: Session, org_id: int) -> list[Problem]:
+        from workbench.models import Membership
+
+        if not self.chained:
+            return []  # every membership of this organization predates chaining
+        first = min([*self.present, *self.removed])
+        out: list[Problem] = []
+        seen = set()
+        for m in _rows(db, Membership, org_id):
+            seen.add(m.id)
+            if m.id < first:
+                continue  # predates chaining
+            where = f"membership {m.id}"
+            if m.role not in self.STAFF:
+                if m.role != "auditor" or m.user_id not in self.auditors:
+                    out.append(Problem(where, f"role '{m.role}' of user {m.user_id} was never granted in the chain (inserted)"))
+                continue
+            if m.id in self.removed:
+                seq, user, role = self.removed[m.id]
+                if (user is None or m.user_id == int(user)) and m.role == role:
+                    out.append(Problem(where, f"was removed by event #{seq} but still exists (restored)"))
+                else:  # SQLite may hand a removed row's id to a new one
+                    out.append(Problem(where, f"is not in the chain (inserted; its id is that of the membership "
+                                              f"event #{seq} removed)"))
+                continue
+            chain = self.present.get(m.id)
+            if chain is None:
+                out.append(Problem(where, "is not in the chain (inserted)"))
+                continue
+            seq, user, role = chain
+            if (user is not None and m.user_id != int(user)) or m.role != role:
+                out.append(Problem(where, f"user {m.user_id} with role '{m.role}' differs from what event #{seq} "
+                                          f"recorded (user {user}, role '{role}') (changed)"))
+            if m.valid_from is not None or m.valid_until is not None:
+                out.append(Problem(where, f"has a validity window that event #{seq} did not record (changed)"))
+        out += [Problem(f"membership {mid}", f"is missing (deleted; created by event #{self.present[mid][0]})")
+                for mid in sorted(set(self.present) - seen)]
         return out
 
 
