@@ -175,3 +175,69 @@ def test_responsibility_is_judged_by_the_role_held_at_the_time(db, org):
     roles = {i for c in departures.detect(db, w.acme, START, TODAY).checks for d in c.departures if d.kind == "role"
              for i in d.record_ids}
     assert r1.id in roles and r2.id not in roles
+
+
+def test_the_audit_report_shows_the_departures_of_the_engagement_period(app, db, org, client_for):
+    """The auditor reads the 两张皮 departures over the engagement's period in the report page and the xlsx."""
+    import io
+
+    from openpyxl import load_workbook
+
+    from workbench.audit import report as report_mod
+    from workbench.audit import service
+
+    w = org
+    nc_tpl = library.adopted(db, w.acme, "nonconforming-output")
+    stuck = records.create(db, w.acme, nc_tpl, {**nc_tpl.body["examples"][2], "found_date": str(TODAY - timedelta(days=200))},
+                           w.users["member"], at=at(TODAY - timedelta(days=200)))
+    role = records.create(db, w.acme, nc_tpl, dict(nc_tpl.body["examples"][0]), w.users["member"], at=at(TODAY - timedelta(days=50)))
+    workflow.take(db, role, nc_tpl.body, "decide", w.users["consultant"], {"manager"}, password=PASSWORD,
+                  at=at(TODAY - timedelta(days=49)))
+    now = datetime.now(timezone.utc)
+    e = service.create_engagement(db, w.acme, w.users["manager"], title="两张皮 audit", standards=["ISO 9001:2015"],
+                                  audit_type="surveillance", period_start=START, period_end=TODAY, scope_processes=[],
+                                  scope_clauses=[], access_from=now - timedelta(days=1), access_until=now + timedelta(days=30))
+    service.grant_auditor(db, e, w.users["auditor"], w.users["manager"])
+    db.commit()
+    expected = departures.detect(db, w.acme, START, TODAY, "zh")
+    found = kinds(expected)
+    assert stuck.id in {i for d in found["stuck"] for i in d.record_ids}
+    assert role.id in {i for d in found["role"] for i in d.record_ids}
+
+    with app.test_request_context():
+        rep = report_mod.gather(db, w.acme, e, "zh")
+    assert rep.departures.count == expected.count > 0
+
+    auditor = client_for("auditor")
+    html = auditor.get(f"/o/acme/audit/e/{e.id}/report").get_data(as_text=True)
+    assert 'id="report-departures"' in html
+    section = html.split('id="report-departures"', 1)[1].split("</section>", 1)[0]
+    assert "与成文程序的偏离" in section
+    for d in found["stuck"] + found["role"]:
+        assert d.message in section or d.message.replace('"', "&#34;") in section
+    assert f'href="/o/acme/audit/e/{e.id}/r/{stuck.id}"' in section  # each departure links to its records
+    assert f'href="/o/acme/audit/e/{e.id}/r/{role.id}"' in section
+
+    x = auditor.get(f"/o/acme/audit/e/{e.id}/report.xlsx")
+    assert x.status_code == 200
+    wb = load_workbook(io.BytesIO(x.data))
+    ws = wb["偏离"]
+    rows = [r for r in ws.iter_rows(min_row=3, values_only=True) if r[3]]  # departures have a severity
+    assert len(rows) == expected.count
+    assert any(r[4] == d.message and f"#{stuck.id}" in r[5] for r in rows for d in found["stuck"])
+    assert any(f"#{role.id}" in r[5] for r in rows)
+
+
+def test_a_clean_engagement_report_says_no_departures(app, db, org, client_for):
+    from workbench.audit import service
+
+    clean(db, org)
+    now = datetime.now(timezone.utc)
+    e = service.create_engagement(db, org.acme, org.users["manager"], title="clean audit", standards=["ISO 9001:2015"],
+                                  audit_type="surveillance", period_start=START, period_end=TODAY, scope_processes=[],
+                                  scope_clauses=[], access_from=now - timedelta(days=1), access_until=now + timedelta(days=30))
+    service.grant_auditor(db, e, org.users["auditor"], org.users["manager"])
+    db.commit()
+    html = client_for("auditor").get(f"/o/acme/audit/e/{e.id}/report").get_data(as_text=True)
+    section = html.split('id="report-departures"', 1)[1].split("</section>", 1)[0]
+    assert "无偏离：做的与写的一致。" in section

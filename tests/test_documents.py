@@ -51,8 +51,22 @@ def test_a_procedure_from_every_shipped_template_opens_and_says_everything(db, l
         assert content.frequency(tpl.body, lang) in text, tpl.key
         if "every_months" in (tpl.body.get("schedule") or {}):
             assert str(tpl.body["schedule"]["every_months"]) in text
+        assert len(document.inline_shapes) == 1, tpl.key  # the flow diagram, as a PNG
         fonts = document.styles["Normal"].element.rPr.rFonts
         assert fonts.get("{http://schemas.openxmlformats.org/wordprocessingml/2006/main}eastAsia") == "宋体"
+
+
+def test_the_procedure_docx_embeds_the_flow_diagram_as_png_before_the_step_table(db, lib):
+    tpl = library.adopted(db, lib.acme, "nonconforming-output")
+    p = content.build(db, lib.acme, tpl, "zh")
+    document = docx.Document(io.BytesIO(docx_out.procedure_docx(p)))
+    assert len(document.inline_shapes) == 1
+    images = [r.target_part for r in document.part.rels.values() if "image" in r.reltype]
+    assert len(images) == 1 and images[0].content_type == "image/png"
+    assert images[0].blob[:8] == b"\x89PNG\r\n\x1a\n"
+    assert docx_out._diagram_png(p.svg)[:8] == b"\x89PNG\r\n\x1a\n"
+    assert len(document.tables) >= 4  # the step table is still there
+    assert p.steps[0].label in docx_text(docx_out.procedure_docx(p))
 
 
 def test_conditional_rules_are_in_words(db, lib):

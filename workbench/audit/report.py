@@ -1,7 +1,8 @@
 """The audit report: everything an engagement produced, gathered once for the printable page and the xlsx.
 
 The xlsx has one sheet per part: scope, samples (rule, seed, digest and the drawn records), the frozen
-populations (so the samples can be re-drawn from the file alone), findings, coverage and readiness.
+populations (so the samples can be re-drawn from the file alone), findings, coverage, readiness and the
+departures of what was done from the written procedures over the period (两张皮, workbench.documents.departures).
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from workbench.audit import seals as seals_mod
 from workbench.audit import issuance, sampling, service
 from workbench.audit.models import Check, Engagement, Finding, Sample
 from workbench.audit.report_models import AuditReport
+from workbench.documents import departures as departures_mod
 from workbench.models import Organization, ProcessTemplate, Record, User, utcnow
 
 FONT = "Microsoft YaHei"
@@ -58,6 +60,16 @@ def cause_label(n: int) -> str:
             14: _("falsified permits or documents")}.get(n, "")
 
 
+def departure_kind_label(kind: str) -> str:
+    return {"frequency": _("Frequency"), "overdue": _("Past due"), "role": _("Responsibility"),
+            "step": _("Step not as written"), "reversed": _("Step reversed"), "stuck": _("Stuck"),
+            "fields": _("Fields empty"), "backfilled": _("Backfilled"), "burst": _("Burst before audit")}.get(kind, kind)
+
+
+def severity_label(s: str) -> str:
+    return {"high": _("high"), "medium": _("medium"), "low": _("low")}.get(s, s)
+
+
 def readiness_status_label(s: str) -> str:
     return {"ok": _("OK"), "fail": _("Fails"), "warn": _("Check"), "not_tracked": _("Not tracked")}.get(s, s)
 
@@ -94,6 +106,7 @@ class Report:
     continuity: seals_mod.Continuity | None = None
     conclusion: AuditReport | None = None  # the newest report revision (draft or issued)
     signatures: list[tuple[str, datetime, bool]] = field(default_factory=list)  # (name, signed at, still valid)
+    departures: departures_mod.Report | None = None  # written vs done over the period, processes in scope only
 
     def record_label(self, rid: int) -> str:
         r = self.records.get(rid)
@@ -109,6 +122,11 @@ def gather(db: Session, org: Organization, e: Engagement, lang: str = "zh", toda
     checks = {c.record_id: c for c in db.exec(select(Check).where(Check.engagement_id == e.id)).all()}
     ids = {i for s in samples for i in s.drawn} | {i for f in findings for i in f.evidence} | set(checks)
     ids |= {f.corrective_action_id for f in findings if f.corrective_action_id}
+    departures = departures_mod.detect(db, org, e.period_start, e.period_end, lang)
+    if e.scope_processes:
+        departures.checks = [c for c in departures.checks if c.document.key in e.scope_processes]
+        departures.unwritten = [k for k in departures.unwritten if k in e.scope_processes]
+    ids |= {i for c in departures.checks for d in c.departures for i in d.record_ids}
     records = {r.id: r for r in db.exec(select(Record).where(Record.id.in_(ids))).all()} if ids else {}
     titles = {t.key: text(t.body.get("title"), lang, t.key) for t in db.exec(select(ProcessTemplate).where(
         (ProcessTemplate.org_id == org.id) | ProcessTemplate.org_id.is_(None))).all()}
@@ -129,7 +147,8 @@ def gather(db: Session, org: Organization, e: Engagement, lang: str = "zh", toda
                                                  e.scope_processes or None),
                   readiness=readiness_mod.check(db, org, e.period_start, e.period_end, e.standards,
                                                 e.scope_processes or None, today=today),
-                  seals=seals_mod.seals_of(db, e), continuity=seals_mod.continuity(db, org.id, e))
+                  seals=seals_mod.seals_of(db, e), continuity=seals_mod.continuity(db, org.id, e),
+                  departures=departures)
 
 
 # --- xlsx ---------------------------------------------------------------------------------------------------
@@ -276,6 +295,25 @@ def xlsx(rep: Report) -> bytes:
         put(ws, [readiness_mod.check_title(it.check), it.cause, readiness_status_label(it.status),
                  rep.titles.get(it.template_key, it.template_key), it.subject or "", it.message,
                  "、".join(f"#{r.id} {r.title}" for r in it.records[:10]) or "—"], fill=fill)
+
+    # departures: what was done against what the procedures in force say, over the period (两张皮)
+    ws = sheet(_("Departures"), [22, 30, 18, 10, 70, 50])
+    dep = rep.departures
+    put(ws, [_("Departures from the written procedures"), f"{e.period_start.isoformat()} – {e.period_end.isoformat()}"],
+        title_font)
+    header(ws, [_("Procedure"), _("Process"), _("Type"), _("Severity"), _("Description"), _("Records")])
+    sev_fill = {"high": fail_fill, "medium": warn_fill}
+    for c in (dep.checks if dep else []):
+        for d in c.departures:
+            put(ws, [c.document.number, c.title, departure_kind_label(d.kind), severity_label(d.severity), d.message,
+                     "、".join(rep.record_label(i) for i in d.record_ids) or "—"], fill=sev_fill.get(d.severity))
+    if dep is not None and not dep.checks:
+        put(ws, [_("No procedure was in force in this period. Approve the generated procedures first.")])
+    elif dep is not None and not dep.count:
+        put(ws, [_("No departures: what is done matches what is written.")], fill=ok_fill)
+    if dep is not None and dep.unwritten:
+        put(ws, [_("Adopted processes without a procedure in force in this period: %(n)s", n=len(dep.unwritten)),
+                 "、".join(rep.titles.get(k, k) for k in dep.unwritten)])
 
     # audit time (IAF MD 5 / MD 11), as stored on the engagement
     if e.audit_time:

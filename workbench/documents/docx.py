@@ -1,8 +1,9 @@
 """Procedures and the manual as .docx (python-docx), readable in Word and WPS.
 
 Chinese renders because every style used sets an East Asian font (w:rFonts/@w:eastAsia: 宋体 for text,
-黑体 for headings) besides the Latin one; pages are A4 with 2.5 cm margins. The workflow diagram is given
-as the step table (Word and WPS need a raster fallback to show SVG; the HTML and print views carry the SVG).
+黑体 for headings) besides the Latin one; pages are A4 with 2.5 cm margins. The workflow diagram is embedded
+as a PNG rendered from the same SVG the HTML and print views carry (cairosvg; Word and WPS need a raster),
+followed by the step table.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from workbench.documents.content import Procedure
 from workbench.documents.manual import Manual
 
 BODY_FONT, HEAD_FONT, LATIN = "宋体", "黑体", "Times New Roman"
+DIAGRAM_FONTS = "Noto Sans CJK SC, Source Han Sans SC, Microsoft YaHei, PingFang SC, WenQuanYi Micro Hei, sans-serif"
 
 
 def _font(style, east: str, latin: str = LATIN, size: float | None = None) -> None:
@@ -109,6 +111,9 @@ def procedure_docx(p: Procedure) -> bytes:
     doc.add_paragraph(p.main_path)
     for note in p.flow_notes:
         doc.add_paragraph(note)
+    png = _diagram_png(p.svg)
+    if png:
+        doc.add_picture(io.BytesIO(png), width=Cm(16))
     _table(doc, [w["step"], w["from"], w["to"], w["who"], w["requires"], w["sign"]],
            [[s.label, " / ".join(s.sources), s.target, "、".join(s.roles) if p.lang == "zh" else ", ".join(s.roles),
              ("、" if p.lang == "zh" else ", ").join(s.requires) + (f" ({s.comment})" if s.comment else ""),
@@ -127,6 +132,17 @@ def procedure_docx(p: Procedure) -> bytes:
     _table(doc, [w["field"], w["value"]], [["　" * f.depth + f.label + (" *" if f.required else ""), ""] for f in p.fields])
     _footer(doc, f"{p.number} {w['version']} {p.version or '—'} · {p.status}", f"{p.org_name} · {p.number} {p.title}")
     return _bytes(doc)
+
+
+def _diagram_png(svg: str) -> bytes | None:
+    """The flow diagram's SVG as a PNG at twice its size (sharp at 16 cm); None without an SVG."""
+    if not svg:
+        return None
+    import cairosvg
+    # The SVG names no font (the page's CSS gives one); name a CJK one so Chinese labels are not boxes.
+    # The ✍ before a signature line is in no CJK font and cairo does not fall back per glyph: drop it.
+    svg = svg.replace("<svg ", f'<svg font-family="{DIAGRAM_FONTS}" ', 1).replace("✍ ", "")
+    return cairosvg.svg2png(bytestring=svg.encode("utf-8"), scale=2)
 
 
 def _type_word(kind: str, lang: str) -> str:

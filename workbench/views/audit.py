@@ -107,7 +107,8 @@ def _helpers():
 
     return {"audit_links": audit_links, "grade_label": report_mod.grade_label,
             "recommendation_label": issuance.recommendation_label, "report_status_label": report_mod.report_status_label,
-            "cause_label": report_mod.cause_label,
+            "cause_label": report_mod.cause_label, "departure_kind_label": report_mod.departure_kind_label,
+            "severity_label": report_mod.severity_label,
             "finding_status_label": report_mod.finding_status_label, "audit_type_label": report_mod.audit_type_label,
             "audit_status": service.status, "clause_title": lambda s, c: clauses.title(s, c, lang()),
             "seal_kind_label": seals.kind_label}
