@@ -28,9 +28,9 @@ from sqlalchemy import text  # noqa: E402
 REPEAT = int(os.environ.get("BENCH_REPEAT", "5"))
 
 
-def populate(db, org, user, n: int, chunk: int = 2000) -> int:
+def populate(db, org, user, n: int, chunk: int = 2000, scheme: int | None = None) -> int:
     """Add n chain-valid records to `org`, spread over its processes (each from its own examples, dates moved
-    over the last year). Returns the number added."""
+    over the last year). Returns the number added. scheme: the hash scheme (default: the current one)."""
     from bench.chain_data import synthetic_records
     from workbench import library
     from workbench.demo import record_from_example
@@ -53,7 +53,8 @@ def populate(db, org, user, n: int, chunk: int = 2000) -> int:
             return cache[day]
 
         if count:
-            synthetic_records(db, org, tpl, count, user, chunk=chunk, data_for=data_for)
+            synthetic_records(db, org, tpl, count, user, chunk=chunk, data_for=data_for,
+                              **({"scheme": scheme} if scheme else {}))
     return n
 
 
