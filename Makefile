@@ -8,7 +8,7 @@ HTMX   := static/vendor/htmx.min.js
 AXE    := static/vendor/axe.min.js
 MO     := workbench/translations/zh_Hans_CN/LC_MESSAGES/messages.mo
 
-.PHONY: demo test install browser translations extract bench clean
+.PHONY: demo test install browser translations extract bench bench-scale clean
 
 demo: install
 	$(BIN)/workbench demo
@@ -55,6 +55,11 @@ extract: $(VENV)/.installed
 
 bench: install
 	$(BIN)/python bench/run.py
+
+# scale mode (issue #11): an organization of N records in DATABASE_URL (default: a temporary SQLite file)
+N ?= 100000
+bench-scale: install
+	$(BIN)/python bench/run.py --records $(N)
 
 clean:
 	rm -rf $(VENV) node_modules static/vendor instance

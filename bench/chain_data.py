@@ -3,6 +3,7 @@ records.create would write them (same derived columns, digests and hashes). Used
 memory-shape test of `trail verify` (tests/test_trail_live.py)."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, timedelta
 
 from sqlalchemy import func, insert
@@ -12,9 +13,11 @@ from workbench import records, trail
 from workbench.models import Event, Record, Revision, utcnow
 
 
-def synthetic_records(db, org, tpl, n: int, user, chunk: int = 2000, scheme: int = trail.SCHEME) -> None:
+def synthetic_records(db, org, tpl, n: int, user, chunk: int = 2000, scheme: int = trail.SCHEME,
+                      data_for: Callable[[int], dict] | None = None) -> None:
     """Append n records of template `tpl` to `org` (the caller's session; committed per chunk). scheme=1 writes
-    the history as it was stored before migration 0005 (and is much faster to hash)."""
+    the history as it was stored before migration 0005 (and is much faster to hash). `data_for(i)` gives the
+    i-th record's data (valid for `tpl`); by default an inspection record."""
     body = tpl.body
     head = trail.head(db, org.id)
     seq, prev = (head.seq, head.hash) if head else (0, trail.GENESIS)
@@ -24,7 +27,7 @@ def synthetic_records(db, org, tpl, n: int, user, chunk: int = 2000, scheme: int
         recs, revs, events = [], [], []
         for i in range(base, min(n, base + chunk)):
             now = utcnow()
-            data = {"batch_no": f"S{i:07d}", "inspected_on": (start + timedelta(days=i % 365)).isoformat(),
+            data = data_for(i) if data_for else {"batch_no": f"S{i:07d}", "inspected_on": (start + timedelta(days=i % 365)).isoformat(),
                     "result": "pass", "quantity": i % 500 + 1}
             derived = records.derived_fields(body, data)
             derived["record_date"] = derived["record_date"] or records.local_date(now, org)

@@ -140,4 +140,9 @@ def big_verify(tmp: Path) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    if "--records" in sys.argv:  # scale mode (issue #11): bench/scale.py
+        from bench import scale
+
+        scale.main(int(sys.argv[sys.argv.index("--records") + 1]))
+    else:
+        main()

@@ -111,7 +111,8 @@ class Revision(SQLModel, table=True):
 
 class Event(SQLModel, table=True):
     """Append-only, hash-chained per organization: hash = SHA-256(canonical JSON of the fields + prev_hash)."""
-    __table_args__ = (UniqueConstraint("org_id", "seq"),)
+    # ix_event_record: a record's events in chain order without scanning the chain (record page, verify_record)
+    __table_args__ = (UniqueConstraint("org_id", "seq"), Index("ix_event_record", "org_id", "record_id", "seq"))
     id: Optional[int] = Field(default=None, primary_key=True)
     org_id: int = Field(foreign_key="organization.id", index=True)
     seq: int

@@ -10,7 +10,7 @@ from datetime import date, datetime, tzinfo
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import update
+from sqlalchemy import String, and_, cast, or_, update
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, select
 
@@ -205,8 +205,12 @@ def linked(db: Session, rec: Record, tpl: ProcessTemplate) -> list[tuple[str, Re
                      if f.get("format") == "record-link" and rec.template_key in (f.get("linkTemplates") or [])]
               for t in versions}
     fields = {tid: names for tid, names in fields.items() if names}
-    if fields:
-        for r in db.exec(select(Record).where(Record.org_id == rec.org_id, Record.template_id.in_(list(fields)))).all():
+    # the JSON comparison runs in SQL, so only the linking records are loaded (the rows of the linking
+    # templates are still read: an indexed link table is the next step, issue #11)
+    points_here = [and_(Record.template_id == tid, or_(*[cast(Record.data[n].as_string(), String) == str(rec.id) for n in names]))
+                   for tid, names in fields.items()]
+    if points_here:
+        for r in db.exec(select(Record).where(Record.org_id == rec.org_id, or_(*points_here)).order_by(Record.id)).all():
             if any(str(r.data.get(n)) == str(rec.id) for n in fields[r.template_id]):
                 out.append(("from", r))
     return out

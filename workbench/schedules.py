@@ -16,7 +16,8 @@ import calendar
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from sqlmodel import Session, select
+from sqlalchemy import String, and_, cast, literal, or_
+from sqlmodel import Session, func, select
 
 from workbench import library
 from workbench.models import Organization, ProcessTemplate, Record
@@ -90,22 +91,42 @@ def subject_items(tpl: ProcessTemplate, recs: list[Record], today: date) -> list
             if r.due_date is not None]
 
 
-def due_items(db: Session, org: Organization, today: date | None = None) -> list[DueItem]:
-    today = today or date.today()
-    templates = [t for t in library.processes(db, org) if t.body.get("schedule")]
-    if not templates:
+def _last_done(db: Session, org: Organization, key: str) -> list[Record]:
+    """The latest record of `key` in a final state of the version it was made with (one row, by index)."""
+    versions = db.exec(select(ProcessTemplate).where(ProcessTemplate.key == key, (ProcessTemplate.org_id == org.id)
+                                                     | ProcessTemplate.org_id.is_(None))).all()
+    done = [and_(Record.template_id == v.id, Record.state.in_([s for s in v.body["workflow"]["states"] if is_final(v.body, s)]))
+            for v in versions]
+    if not done:
         return []
-    keys = [t.key for t in templates]
-    by_key: dict[str, list[Record]] = {k: [] for k in keys}
-    for r in db.exec(select(Record).where(Record.org_id == org.id, Record.template_key.in_(keys))).all():
-        by_key[r.template_key].append(r)
-    bodies = versions_of(db, [r for rs in by_key.values() for r in rs])
+    return list(db.exec(select(Record).where(Record.org_id == org.id, Record.template_key == key, Record.record_date.is_not(None),
+                                             or_(*done)).order_by(Record.record_date.desc(), Record.id.desc()).limit(1)).all())
+
+
+def _latest_per_subject(db: Session, org: Organization, key: str) -> list[Record]:
+    """Each subject's latest record (a record without a subject is its own subject), ranked in SQL."""
+    subject = func.coalesce(Record.subject, literal("#") + cast(Record.id, String))
+    rank = func.row_number().over(partition_by=subject, order_by=(
+        func.coalesce(Record.record_date, Record.due_date).desc(), Record.id.desc())).label("rank")
+    sub = select(Record.id, rank).where(Record.org_id == org.id, Record.template_key == key,
+                                        or_(Record.due_date.is_not(None), Record.subject.is_not(None))).subquery()
+    latest = select(sub.c.id).where(sub.c.rank == 1)
+    return list(db.exec(select(Record).where(Record.id.in_(latest), Record.due_date.is_not(None))).all())
+
+
+def due_items(db: Session, org: Organization, today: date | None = None) -> list[DueItem]:
+    """The schedule items of the organization: reads one record per periodic process and one per subject
+    (SQL picks them), never the whole history."""
+    today = today or date.today()
     items: list[DueItem] = []
-    for tpl in templates:
+    for tpl in library.processes(db, org):
+        if not tpl.body.get("schedule"):
+            continue
         if "every_months" in tpl.body["schedule"]:
-            items.append(periodic_item(tpl, by_key[tpl.key], today, bodies))
+            last = _last_done(db, org, tpl.key)
+            items.append(periodic_item(tpl, last, today, versions_of(db, last)))
         else:
-            items.extend(subject_items(tpl, by_key[tpl.key], today))
+            items.extend(subject_items(tpl, _latest_per_subject(db, org, tpl.key), today))
     return sorted(items, key=lambda i: (i.due, i.template.key, i.subject or ""))
 
 

@@ -1,0 +1,148 @@
+"""Issue #11, shape not time: the SQL statements a page runs do not grow with the organization (100 vs 1,000
+records, counted with a `before_cursor_execute` hook), and drawing a sample does not load the population as
+records. Data comes from the bulk path of the scale benchmark (bench/scale.py), not through HTTP."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import event as sa_event
+from sqlmodel import select
+
+from bench.scale import populate
+from tests.conftest import login
+from workbench import records
+from workbench.models import Record
+from workbench.templates import shipped_library
+
+KEYS = ("production-inspection", "nonconforming-output", "corrective-action", "measuring-equipment",
+        "calibration-record")
+
+
+@pytest.fixture
+def scaled(app, db, world):
+    """acme with a few shipped processes, a nonconformity answered by a corrective action, an open engagement;
+    grow(n) brings the organization to n records (bulk, chain-valid)."""
+    lib = shipped_library()
+    tpls = {k: world.add_template(lib[k], world.acme) for k in KEYS}
+    world.open_engagement_for_auditor()
+    user = world.users["member"]
+    nc = records.create(db, world.acme, tpls["nonconforming-output"], lib["nonconforming-output"]["examples"][0], user)
+    db.flush()
+    ca = dict(lib["corrective-action"]["examples"][0], source_record=str(nc.id))
+    records.create(db, world.acme, tpls["corrective-action"], ca, user)
+    db.commit()
+
+    def grow(n: int) -> None:
+        have = len(db.exec(select(Record.id).where(Record.org_id == world.acme.id)).all())
+        populate(db, world.acme, user, n - have, scheme=1)
+    from workbench.audit.models import Engagement
+    eid = db.exec(select(Engagement.id).where(Engagement.org_id == world.acme.id)).first()
+    grow.answer = records.get(db, world.acme.id, nc.id + 1)
+    return grow, nc.id, eid
+
+
+def statements(app, fn) -> int:
+    seen = []
+    engine = app.extensions["workbench.engine"]
+
+    def count(conn, cursor, statement, params, context, executemany):
+        seen.append(statement)
+    sa_event.listen(engine, "before_cursor_execute", count)
+    try:
+        fn()
+    finally:
+        sa_event.remove(engine, "before_cursor_execute", count)
+    return len(seen)
+
+
+def loads(fn) -> int:
+    """How many Record, Revision and Event objects fn() materializes."""
+    from workbench.models import Event, Revision
+
+    seen = []
+
+    def on_load(target, context):
+        seen.append(1)
+    for model in (Record, Revision, Event):
+        sa_event.listen(model, "load", on_load)
+    try:
+        fn()
+    finally:
+        for model in (Record, Revision, Event):
+            sa_event.remove(model, "load", on_load)
+    return len(seen)
+
+
+def page_shape(app, client, url: str) -> tuple[int, int]:
+    """(SQL statements, objects loaded) of one GET."""
+    def go():
+        resp = client.get(url)
+        assert resp.status_code == 200, (url, resp.status_code)
+    go()  # warm-up: per-process caches (templates, translations) are not the organization's size
+    return statements(app, go), loads(go)
+
+
+LIST_BOUND = 60  # a list page shows 50 records (workbench.listing); loading the organization grows 10×
+
+PAGES = {
+    "dashboard": "/o/acme/",
+    "record list": "/o/acme/p/production-inspection/",
+    "record page": "/o/acme/r/{nc}",
+    "to-do": "/o/acme/todo",
+    "coverage": "/o/acme/audit/e/{eid}/coverage",
+    "new-record form": "/o/acme/p/production-inspection/new",
+}
+
+
+@pytest.mark.parametrize("page", list(PAGES))
+def test_statements_per_page_do_not_grow_with_the_organization(app, world, scaled, page):
+    grow, nc, eid = scaled
+    client = app.test_client()
+    assert login(client, world.users["manager"].email).status_code == 302
+    url = PAGES[page].format(nc=nc, eid=eid)
+    grow(100)
+    small, small_loads = page_shape(app, client, url)
+    grow(1_000)
+    big, big_loads = page_shape(app, client, url)
+    assert big == small, f"{page}: {small} statements at 100 records, {big} at 1,000"
+    assert big_loads <= max(small_loads, LIST_BOUND), f"{page}: {small_loads} objects loaded at 100 records, {big_loads} at 1,000"
+
+
+def test_the_record_page_still_finds_the_records_linking_to_it(app, db, world, scaled):
+    """The link lookup moved into SQL (JSON value compared there): the answering corrective action is found,
+    a record whose link names another record is not."""
+    from workbench.models import ProcessTemplate
+
+    grow, nc, _eid = scaled
+    grow(100)
+    rec = records.get(db, world.acme.id, nc)
+    found = [(d, r.id) for d, r in records.linked(db, rec, db.get(ProcessTemplate, rec.template_id))]
+    assert ("from", grow.answer.id) in found
+    assert all(r == grow.answer.id for d, r in found if d == "from"), found
+
+
+def test_drawing_a_sample_does_not_load_the_population_as_records(app, db, world, scaled):
+    from workbench.audit import sampling
+    from workbench.audit.models import Engagement
+
+    grow, _nc, eid = scaled
+    loaded = []
+
+    def on_load(target, context):
+        loaded.append(target.id)
+    sa_event.listen(Record, "load", on_load)
+    try:
+        out = {}
+        for n in (2_000, 20_000):
+            grow(n)
+            db.expire_all()
+            loaded.clear()
+            e = db.get(Engagement, eid)
+            definition = {"start": e.period_start.isoformat(), "end": e.period_end.isoformat(), "process": None,
+                          "standard": None, "clause": None, "state": None}
+            s = sampling.create_sample(db, e, definition, sampling.make_rule("fixed", n=50), 7, world.users["auditor"])
+            assert s.population_size >= n - 10 and len(s.drawn) == 50
+            out[n] = len(loaded)
+            db.rollback()
+    finally:
+        sa_event.remove(Record, "load", on_load)
+    assert out[20_000] <= max(out[2_000], 50), out
