@@ -33,7 +33,7 @@ from workbench.errors import UserError
 
 FORMAT = "processbench-org-archive"
 FORMAT_VERSION = 1
-SHARED = {"organization", "user", "process_template"}
+SHARED = {"organization", "user"}  # shared rows, archived by reference (shipped templates: by key and version)
 # tables with an organization key that are not part of an organization's archive, and why
 EXCLUDED: dict[str, str] = {
     "outbox": "transient delivery queue (messages are re-generated, not restored)",
@@ -171,7 +171,7 @@ def export_org(conn: Connection, slug: str, path: Path, batch: int = 500) -> Exp
     counts: dict[str, int] = {}
     users: set[int] = set()
     templates: set[int] = set()
-    attachments: set[str] = set()
+    attachments: dict[str, int] = {}  # sha256 → one attachment id with these bytes
     others: set[int] = set()  # other organizations a row refers to (a certification body, its clients)
     order = plan()
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
@@ -191,13 +191,9 @@ def export_org(conn: Connection, slug: str, path: Path, batch: int = 500) -> Exp
             for row in result.mappings():
                 d = {}
                 for k, v in row.items():
-                    if name == "attachment" and k == "content":
+                    if name == "attachment" and k == "content":  # the bytes go to their own member, below
                         sha = hashlib.sha256(v).hexdigest()
-                        if sha not in attachments:
-                            a = _Member(zf, f"attachments/{sha}", digests)
-                            a.write(bytes(v))
-                            a.close()
-                            attachments.add(sha)
+                        attachments.setdefault(sha, row["id"])
                         d[k] = {"file": f"attachments/{sha}"}
                     else:
                         d[k] = _dump(v)
@@ -208,6 +204,17 @@ def export_org(conn: Connection, slug: str, path: Path, batch: int = 500) -> Exp
                 n += 1
             m.close()
             counts[name] = n
+            if name == "attachment":  # one member per distinct file (a zip has one writing handle at a time)
+                att = tables["attachment"]
+                ids = sorted(attachments.values())
+                for i in range(0, len(ids), batch):
+                    for row in conn.execution_options(yield_per=50).execute(
+                            sa.select(att.c.content).where(att.c.id.in_(ids[i:i + batch]))):
+                        sha = hashlib.sha256(row.content).hexdigest()
+                        if f"attachments/{sha}" not in digests:
+                            a = _Member(zf, f"attachments/{sha}", digests)
+                            a.write(bytes(row.content))
+                            a.close()
         # shared rows the organization's rows refer to
         tpl_rows = conn.execute(sa.select(tpl_t).where(tpl_t.c.org_id.is_(None), tpl_t.c.id.in_(templates))
                                 .order_by(tpl_t.c.id)).mappings().all()
@@ -372,7 +379,10 @@ def import_org(conn: Connection, path: Path, *, replace: bool = False, slug: str
         for name in manifest["tables"][3:]:
             if name not in tables:
                 raise ArchiveError(f"{path}: table {name!r} is unknown to this instance (newer archive?)")
-            _import_table(conn, zf, tables[name], src_org, org_map, user_map, tpl_map, result, str(path))
+            try:
+                _import_table(conn, zf, tables[name], src_org, org_map, user_map, tpl_map, result, str(path))
+            except sa.exc.IntegrityError as e:
+                raise ArchiveError(f"{path}: tables/{name}.jsonl: refused by the database: {e.orig}") from None
         _fix_sequences(conn, ["organization", "user", "process_template", *manifest["tables"][3:]])
         for name, n in manifest["counts"].items():
             if name not in ("user", "shipped_template") and result.counts.get(name, 0) + result.dropped.get(name, 0) + result.present.get(name, 0) != n:
