@@ -261,3 +261,28 @@ def test_round_trip_sqlite_to_postgres(app, source, tmp_path, pg_app):  # noqa: 
     assert _import(back, again).exit_code == 0
     assert _picture(back.extensions["workbench.engine"], "acme")["head"] == _picture(eng, "acme")["head"]
     assert PASSWORD  # the imported users sign in with their old password (hash carried over)
+
+
+def test_an_insider_cannot_repoint_a_restored_event_to_another_user(app, source, tmp_path):
+    """event.origin is not a free pass: re-pointing an event at another user with a faked origin is caught."""
+    path = _export(app, tmp_path)
+    target = _target(tmp_path)
+    eng = target.extensions["workbench.engine"]
+    with Session(eng) as db:
+        db.add(User(email="filler@x.test", name="filler", password_hash="x"))
+        db.commit()
+        db.add(User(email="member@acme.test", name="已有", password_hash="kept-hash"))
+        db.commit()
+    assert _import(target, path).exit_code == 0
+    with Session(eng) as db:
+        org = db.exec(select(Organization).where(Organization.slug == "acme")).one()
+        manager = db.exec(select(User).where(User.email == "manager@acme.test")).one()
+        ev = db.exec(select(Event).where(Event.org_id == org.id, Event.actor_id == manager.id)).first()
+        member = db.exec(select(User).where(User.email == "member@acme.test")).one()
+        hashed = (ev.origin or {}).get("actor_id", ev.actor_id)  # what the hash covers: it still matches
+        db.execute(sa.update(Event).where(Event.id == ev.id).values(actor_id=member.id, origin={"actor_id": hashed}))
+        db.commit()
+        v = trail.verify(db, org.id)
+        assert str(v.first) == f"event #{ev.seq} (id {ev.id}): its actor differs from the one the restored chain " \
+                               "maps that person to"
+        assert all("maps that person to" in p.reason for p in v.problems)  # no hash mismatch: only the mapping
