@@ -286,3 +286,33 @@ def test_an_insider_cannot_repoint_a_restored_event_to_another_user(app, source,
         assert str(v.first) == f"event #{ev.seq} (id {ev.id}): its actor differs from the one the restored chain " \
                                "maps that person to"
         assert all("maps that person to" in p.reason for p in v.problems)  # no hash mismatch: only the mapping
+
+
+def test_demo_organizations_round_trip_with_samples_findings_and_a_certification_body(app, tmp_path):
+    """The demo: audits with a drawn sample, checks, a finding, seals; a certification body and its clients
+    whose certificates are shared rows. Restored one after the other into a fresh instance, every chain keeps its
+    head and the shared certificates are not doubled."""
+    with app.app_context():
+        from workbench import demo
+
+        demo.seed()
+    eng = app.extensions["workbench.engine"]
+    slugs = ["hengtai", "demo", "huaren"]
+    paths = {s: _export(app, tmp_path, s) for s in slugs}
+    target = _target(tmp_path)
+    for s in slugs:
+        out = _import(target, paths[s])
+        assert out.exit_code == 0, out.output
+    teng = target.extensions["workbench.engine"]
+    for s in slugs:
+        before, after = _picture(eng, s), _picture(teng, s)
+        assert after == before and after["ok"], (s, after["first"])
+    from workbench.audit.models import Finding, Sample
+    from workbench.cb.models import Certificate
+    with Session(eng) as a, Session(teng) as b:
+        for model in (Sample, Finding, Certificate):
+            rows_a = {r.id: r.model_dump() for r in a.exec(select(model)).all()
+                      if getattr(r, "org_id", None) in {o.id for o in a.exec(select(Organization).where(
+                          Organization.slug.in_(slugs))).all()}}
+            rows_b = {r.id: r.model_dump() for r in b.exec(select(model)).all() if r.id in rows_a}
+            assert rows_a == rows_b, model

@@ -411,8 +411,12 @@ def _import_table(conn, zf, t: sa.Table, src_org, org_map, user_map, tpl_map, re
             for vals, shared in batch:
                 if vals[pk[0].name] not in taken:
                     rows.append(vals)
-                elif shared:
+                elif shared:  # restored with the other organization: fill in its (then unknown) link to this one
                     result.present[t.name] = result.present.get(t.name, 0) + 1
+                    for col, target in refs:
+                        if target == "organization" and vals.get(col) == org_map[src_org]:
+                            conn.execute(sa.update(t).where(pk[0] == vals[pk[0].name], t.c[col].is_(None))
+                                         .values({col: vals[col]}))
                 else:
                     raise ArchiveError(f"{where}: tables/{t.name}.jsonl: id {vals[pk[0].name]} is already used in "
                                        "this instance (ids are kept on restore: restore into an instance without "
