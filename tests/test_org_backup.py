@@ -316,3 +316,12 @@ def test_demo_organizations_round_trip_with_samples_findings_and_a_certification
                           Organization.slug.in_(slugs))).all()}}
             rows_b = {r.id: r.model_dump() for r in b.exec(select(model)).all() if r.id in rows_a}
             assert rows_a == rows_b, model
+
+
+def test_backup_is_an_operator_command_without_a_web_route(app):
+    """Export / import need shell access to the server (docs/org-archive.md, "Who may run it"): no route offers
+    an organization's archive, so no role of the web app can download every password hash of an organization."""
+    rules = [r.rule for r in app.url_map.iter_rules()]
+    assert not [r for r in rules if "archive" in r or "backup" in r or "org-export" in r or "restore" in r]
+    org_group = main.get_command(None, "org")
+    assert set(org_group.commands) == {"export", "import"}
