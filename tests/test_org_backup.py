@@ -325,3 +325,37 @@ def test_backup_is_an_operator_command_without_a_web_route(app):
     assert not [r for r in rules if "archive" in r or "backup" in r or "org-export" in r or "restore" in r]
     org_group = main.get_command(None, "org")
     assert set(org_group.commands) == {"export", "import"}
+
+
+@pytest.mark.parametrize("how", ["broken-line", "missing-field", "unknown-file"])
+def test_a_malformed_archive_with_matching_digests_is_refused_located(app, source, tmp_path, how):
+    """Someone rewrote a member AND its digest: the digests pass, the content is still checked, nothing stored."""
+    path = _export(app, tmp_path)
+    bad = tmp_path / "crafted.zip"
+    with zipfile.ZipFile(path) as zin, zipfile.ZipFile(bad, "w") as zout:
+        m = json.loads(zin.read("manifest.json"))
+        for info in zin.infolist():
+            if info.filename == "manifest.json":
+                continue
+            data = zin.read(info)
+            if info.filename == "tables/revision.jsonl":
+                lines = data.decode().splitlines()
+                if how == "broken-line":
+                    lines[1] = lines[1][:20]
+                elif how == "missing-field":
+                    lines[1] = json.dumps({k: v for k, v in json.loads(lines[1]).items() if k != "record_id"})
+                data = ("\n".join(lines) + "\n").encode()
+            if how == "unknown-file" and info.filename == "tables/attachment.jsonl":
+                data = data.replace(b'"attachments/', b'"attachments/0', 1)
+            m["sha256"][info.filename] = hashlib.sha256(data).hexdigest()
+            zout.writestr(info, data)
+        zout.writestr("manifest.json", json.dumps(m))
+    target = _target(tmp_path)
+    out = _import(target, bad)
+    assert out.exit_code == 1, out.output
+    assert out.output.startswith("✘") and "Traceback" not in out.output
+    if how == "broken-line":
+        assert "tables/revision.jsonl: line 2: not JSON" in out.output
+    with Session(target.extensions["workbench.engine"]) as db:
+        assert db.exec(select(Organization).where(Organization.slug == "acme")).first() is None
+        assert db.exec(select(sa.func.count()).select_from(Record)).one() == 0

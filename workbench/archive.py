@@ -291,10 +291,22 @@ def read_manifest(zf: zipfile.ZipFile, name: str = "archive") -> dict:
 
 
 def _rows(zf: zipfile.ZipFile, table: str) -> Iterator[dict]:
-    with zf.open(f"tables/{table}.jsonl") as f:
-        for line in io.TextIOWrapper(f, encoding="utf-8"):
-            if line.strip():
-                yield json.loads(line)
+    name = f"tables/{table}.jsonl"
+    try:
+        f = zf.open(name)
+    except KeyError:
+        raise ArchiveError(f"{name}: missing") from None
+    with f:
+        for n, line in enumerate(io.TextIOWrapper(f, encoding="utf-8", errors="strict"), 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except ValueError as e:
+                raise ArchiveError(f"{name}: line {n}: not JSON ({e})") from None
+            if not isinstance(row, dict):
+                raise ArchiveError(f"{name}: line {n}: not a JSON object")
+            yield row
 
 
 def delete_org(conn: Connection, org_id: int) -> None:
@@ -322,71 +334,78 @@ def delete_org(conn: Connection, org_id: int) -> None:
 
 def import_org(conn: Connection, path: Path, *, replace: bool = False, slug: str | None = None) -> ImportResult:
     """Restore the archive at `path` inside the caller's transaction on `conn` (the caller commits or rolls back)."""
-    tables = _tables()
-    org_t, user_t, tpl_t = tables["organization"], tables["user"], tables["process_template"]
     try:
         zf = zipfile.ZipFile(path)
     except (OSError, zipfile.BadZipFile) as e:
         raise ArchiveError(f"{path}: not a zip archive ({e})") from None
     with zf:
-        manifest = read_manifest(zf, str(path))
-        (org_row,) = list(_rows(zf, "organization"))
-        new_slug = slug or org_row["slug"]
-        old = conn.execute(sa.select(org_t.c.id).where(org_t.c.slug == new_slug)).first()
-        if old is not None:
-            if not replace:
-                raise ArchiveError(f"{path}: an organization with slug {new_slug!r} exists here; "
-                                   "use --replace to remove it first, or --slug NEW")
-            delete_org(conn, old.id)
-        src_org = org_row["id"]
-        org_row["slug"] = new_slug
-        if conn.execute(sa.select(org_t.c.slug).where(org_t.c.id == src_org)).first() is not None:
-            raise ArchiveError(f"{path}: tables/organization.jsonl: id {src_org} is already used in this instance "
-                               "(ids are kept on restore: restore into an instance without it, or --replace it)")
-        values = {c.name: _load(c, org_row.get(c.name)) for c in org_t.columns if c.name in org_row}
-        new_org = conn.execute(sa.insert(org_t).values(**values).returning(org_t.c.id)).scalar_one()
-        # other organizations rows refer to: kept where this instance has the same id under the same slug
-        org_map = {src_org: new_org}
-        for oid, oslug in (manifest.get("related_organizations") or {}).items():
-            if conn.execute(sa.select(org_t.c.id).where(org_t.c.id == int(oid), org_t.c.slug == oslug)).first():
-                org_map[int(oid)] = int(oid)
-        result = ImportResult(new_org, new_slug, {"organization": 1})
-        # users: linked by e-mail, never overwritten; new ones keep their id where free
-        user_map: dict[int, int] = {}
-        for u in _rows(zf, "user"):
-            ex = conn.execute(sa.select(user_t.c.id).where(sa.func.lower(user_t.c.email) == u["email"].lower())).first()
-            if ex is not None:
-                user_map[u["id"]] = ex.id
-                result.linked_users.append(u["email"])
-                continue
-            vals = {"email": u["email"], "name": u["name"], "password_hash": u["password_hash"],
-                    "locale": u.get("locale"), "is_admin": False, "failed_logins": 0,
-                    "created_at": datetime.now(timezone.utc)}
-            if conn.execute(sa.select(user_t.c.id).where(user_t.c.id == u["id"])).first() is None:
-                vals["id"] = u["id"]
-            user_map[u["id"]] = conn.execute(sa.insert(user_t).values(**vals).returning(user_t.c.id)).scalar_one()
-        result.counts["user"] = len(user_map)
-        # shipped template versions: by (key, version); added when this instance lacks them
-        tpl_map: dict[int, int] = {}
-        for tpl in _rows(zf, "shipped_template"):
-            ex = conn.execute(sa.select(tpl_t.c.id).where(tpl_t.c.org_id.is_(None), tpl_t.c.key == tpl["key"],
-                                                          tpl_t.c.version == tpl["version"])).first()
-            if ex is None:
-                vals = {c.name: _load(c, tpl.get(c.name)) for c in tpl_t.columns if c.name not in ("id", "created_by")}
-                ex = conn.execute(sa.insert(tpl_t).values(**vals).returning(tpl_t.c.id)).first()
-            tpl_map[tpl["id"]] = ex[0]
-        result.counts["shipped_template"] = len(tpl_map)
-        for name in manifest["tables"][3:]:
-            if name not in tables:
-                raise ArchiveError(f"{path}: table {name!r} is unknown to this instance (newer archive?)")
-            try:
-                _import_table(conn, zf, tables[name], src_org, org_map, user_map, tpl_map, result, str(path))
-            except sa.exc.IntegrityError as e:
-                raise ArchiveError(f"{path}: tables/{name}.jsonl: refused by the database: {e.orig}") from None
-        _fix_sequences(conn, ["organization", "user", "process_template", *manifest["tables"][3:]])
-        for name, n in manifest["counts"].items():
-            if name not in ("user", "shipped_template") and result.counts.get(name, 0) + result.dropped.get(name, 0) + result.present.get(name, 0) != n:
-                raise ArchiveError(f"{path}: tables/{name}.jsonl: {result.counts.get(name, 0)} rows, manifest says {n}")
+        try:
+            return _import(conn, zf, path, replace, slug)
+        except (KeyError, ValueError, TypeError, UnicodeDecodeError) as e:  # a consistent but malformed archive
+            raise ArchiveError(f"{path}: malformed archive: {type(e).__name__}: {e}") from None
+
+
+def _import(conn: Connection, zf: zipfile.ZipFile, path: Path, replace: bool, slug: str | None) -> ImportResult:
+    tables = _tables()
+    org_t, user_t, tpl_t = tables["organization"], tables["user"], tables["process_template"]
+    manifest = read_manifest(zf, str(path))
+    (org_row,) = list(_rows(zf, "organization"))
+    new_slug = slug or org_row["slug"]
+    old = conn.execute(sa.select(org_t.c.id).where(org_t.c.slug == new_slug)).first()
+    if old is not None:
+        if not replace:
+            raise ArchiveError(f"{path}: an organization with slug {new_slug!r} exists here; "
+                               "use --replace to remove it first, or --slug NEW")
+        delete_org(conn, old.id)
+    src_org = org_row["id"]
+    org_row["slug"] = new_slug
+    if conn.execute(sa.select(org_t.c.slug).where(org_t.c.id == src_org)).first() is not None:
+        raise ArchiveError(f"{path}: tables/organization.jsonl: id {src_org} is already used in this instance "
+                           "(ids are kept on restore: restore into an instance without it, or --replace it)")
+    values = {c.name: _load(c, org_row.get(c.name)) for c in org_t.columns if c.name in org_row}
+    new_org = conn.execute(sa.insert(org_t).values(**values).returning(org_t.c.id)).scalar_one()
+    # other organizations rows refer to: kept where this instance has the same id under the same slug
+    org_map = {src_org: new_org}
+    for oid, oslug in (manifest.get("related_organizations") or {}).items():
+        if conn.execute(sa.select(org_t.c.id).where(org_t.c.id == int(oid), org_t.c.slug == oslug)).first():
+            org_map[int(oid)] = int(oid)
+    result = ImportResult(new_org, new_slug, {"organization": 1})
+    # users: linked by e-mail, never overwritten; new ones keep their id where free
+    user_map: dict[int, int] = {}
+    for u in _rows(zf, "user"):
+        ex = conn.execute(sa.select(user_t.c.id).where(sa.func.lower(user_t.c.email) == u["email"].lower())).first()
+        if ex is not None:
+            user_map[u["id"]] = ex.id
+            result.linked_users.append(u["email"])
+            continue
+        vals = {"email": u["email"], "name": u["name"], "password_hash": u["password_hash"],
+                "locale": u.get("locale"), "is_admin": False, "failed_logins": 0,
+                "created_at": datetime.now(timezone.utc)}
+        if conn.execute(sa.select(user_t.c.id).where(user_t.c.id == u["id"])).first() is None:
+            vals["id"] = u["id"]
+        user_map[u["id"]] = conn.execute(sa.insert(user_t).values(**vals).returning(user_t.c.id)).scalar_one()
+    result.counts["user"] = len(user_map)
+    # shipped template versions: by (key, version); added when this instance lacks them
+    tpl_map: dict[int, int] = {}
+    for tpl in _rows(zf, "shipped_template"):
+        ex = conn.execute(sa.select(tpl_t.c.id).where(tpl_t.c.org_id.is_(None), tpl_t.c.key == tpl["key"],
+                                                      tpl_t.c.version == tpl["version"])).first()
+        if ex is None:
+            vals = {c.name: _load(c, tpl.get(c.name)) for c in tpl_t.columns if c.name not in ("id", "created_by")}
+            ex = conn.execute(sa.insert(tpl_t).values(**vals).returning(tpl_t.c.id)).first()
+        tpl_map[tpl["id"]] = ex[0]
+    result.counts["shipped_template"] = len(tpl_map)
+    for name in manifest["tables"][3:]:
+        if name not in tables:
+            raise ArchiveError(f"{path}: table {name!r} is unknown to this instance (newer archive?)")
+        try:
+            _import_table(conn, zf, tables[name], src_org, org_map, user_map, tpl_map, result, str(path))
+        except sa.exc.StatementError as e:  # refused by the database, or a row lacking a column
+            raise ArchiveError(f"{path}: tables/{name}.jsonl: refused by the database: {e.orig or e}") from None
+    _fix_sequences(conn, ["organization", "user", "process_template", *manifest["tables"][3:]])
+    for name, n in manifest["counts"].items():
+        if name not in ("user", "shipped_template") and result.counts.get(name, 0) + result.dropped.get(name, 0) + result.present.get(name, 0) != n:
+            raise ArchiveError(f"{path}: tables/{name}.jsonl: {result.counts.get(name, 0)} rows, manifest says {n}")
     return result
 
 
