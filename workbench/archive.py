@@ -236,7 +236,8 @@ def export_org(conn: Connection, slug: str, path: Path, batch: int = 500) -> Exp
         ev = tables["event"]
         head = conn.execute(sa.select(ev.c.seq, ev.c.hash).where(ev.c.org_id == org_id)
                             .order_by(ev.c.seq.desc()).limit(1)).first()
-        related = {r.id: r.slug for r in conn.execute(sa.select(org_t.c.id, org_t.c.slug).where(org_t.c.id.in_(others)))}
+        related = {r.id: r.slug for r in
+                   conn.execute(sa.select(org_t.c.id, org_t.c.slug).where(org_t.c.id.in_(others)))}
         manifest = {
             "format": FORMAT, "format_version": FORMAT_VERSION,
             "source": {"app": app_name, "dialect": conn.dialect.name, "python": platform.python_version(),
@@ -404,7 +405,8 @@ def _import(conn: Connection, zf: zipfile.ZipFile, path: Path, replace: bool, sl
             raise ArchiveError(f"{path}: tables/{name}.jsonl: refused by the database: {e.orig or e}") from None
     _fix_sequences(conn, ["organization", "user", "process_template", *manifest["tables"][3:]])
     for name, n in manifest["counts"].items():
-        if name not in ("user", "shipped_template") and result.counts.get(name, 0) + result.dropped.get(name, 0) + result.present.get(name, 0) != n:
+        restored = result.counts.get(name, 0) + result.dropped.get(name, 0) + result.present.get(name, 0)
+        if name not in ("user", "shipped_template") and restored != n:
             raise ArchiveError(f"{path}: tables/{name}.jsonl: {result.counts.get(name, 0)} rows, manifest says {n}")
     return result
 

@@ -21,7 +21,8 @@ def org() -> None:
 
 @org.command("export")
 @click.option("--org", "slug", required=True, help="Organization slug.")
-@click.option("-o", "--output", "output", required=True, type=click.Path(path_type=Path), help="Archive (.zip) to write.")
+@click.option("-o", "--output", "output", required=True, type=click.Path(path_type=Path),
+              help="Archive (.zip) to write.")
 def org_export(slug: str, output: Path) -> None:
     """Write everything of one organization to one zip archive with a manifest and SHA-256 digests."""
     from workbench import trail
@@ -38,12 +39,14 @@ def org_export(slug: str, output: Path) -> None:
         sys.exit(1)
     tmp.replace(output)
     rows = sum(v for k, v in r.counts.items())
-    click.echo(f"✔ {slug}: {rows} rows in {len(r.counts)} tables → {output} (chain head #{r.head_seq} {r.head_hash})")
+    click.echo(f"✔ {slug}: {rows} rows in {len(r.counts)} tables → {output} "
+               f"(chain head #{r.head_seq} {r.head_hash})")
 
 
 @org.command("import")
 @click.argument("archive", type=click.Path(path_type=Path, exists=True, dir_okay=False))
-@click.option("--replace", is_flag=True, help="Remove an existing organization with the same slug first (same transaction).")
+@click.option("--replace", is_flag=True,
+              help="Remove an existing organization with the same slug first (same transaction).")
 @click.option("--slug", "slug", default=None, help="Restore under this slug instead of the archived one.")
 def org_import(archive: Path, replace: bool, slug: str | None) -> None:
     """Restore an organization archive into this instance, in one transaction (a failure leaves nothing)."""

@@ -101,7 +101,8 @@ class _ActorMapping:
     def see(self, e, where: str) -> list[Problem]:
         origin = getattr(e, "origin", None) or {}
         hashed = origin.get("actor_id", e.actor_id)
-        if self.forward.setdefault(hashed, e.actor_id) != e.actor_id or self.back.setdefault(e.actor_id, hashed) != hashed:
+        if self.forward.setdefault(hashed, e.actor_id) != e.actor_id \
+                or self.back.setdefault(e.actor_id, hashed) != hashed:
             return [Problem(where, "its actor differs from the one the restored chain maps that person to")]
         return []
 
