@@ -248,5 +248,9 @@ def remind_cmd(day: str | None) -> None:
     click.echo(f"{r.notifications} notifications, {r.messages} messages queued")
 
 
+from workbench.archive_commands import org as _org_commands  # noqa: E402  (workbench org export / import)
+
+main.add_command(_org_commands)
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -64,6 +64,7 @@ def verify_org(db: Session, org_id: int) -> Verification:
     result = Verification(org_id)
     audit = _AuditArtefacts()
     members = _Memberships()
+    actors = _ActorMapping()
     prev_hash, prev_id, expected = GENESIS, 0, 1
     for e in stream_events(db, org_id):
         where = f"event #{e.seq} (id {e.id})"
@@ -77,6 +78,7 @@ def verify_org(db: Session, org_id: int) -> Verification:
             result.problems.append(Problem(where, "content changed after it was written (hash mismatch)"))
         if e.action == "attach":
             result.problems += _attachment_problems(db, [e])
+        result.problems += actors.see(e, where)
         audit.see(e)
         members.see(e)
         result.events += 1
@@ -97,6 +99,24 @@ def verify_org(db: Session, org_id: int) -> Verification:
     result.problems += audit.problems(db, org_id)
     result.problems += members.problems(db, org_id)
     return result
+
+
+class _ActorMapping:
+    """An event restored from an archive may carry the actor id its hash covers in `origin` (workbench.archive:
+    users linked by e-mail get this instance's id). The mapping must be one-to-one across the whole chain, so
+    re-pointing one event at another user and faking its origin does not pass unnoticed."""
+
+    def __init__(self) -> None:
+        self.forward: dict = {}
+        self.back: dict = {}
+
+    def see(self, e, where: str) -> list[Problem]:
+        origin = getattr(e, "origin", None) or {}
+        hashed = origin.get("actor_id", e.actor_id)
+        if self.forward.setdefault(hashed, e.actor_id) != e.actor_id \
+                or self.back.setdefault(e.actor_id, hashed) != hashed:
+            return [Problem(where, "its actor differs from the one the restored chain maps that person to")]
+        return []
 
 
 def _record_id_batches(db: Session, org_id: int) -> Iterator[list[int]]:

@@ -130,6 +130,9 @@ class Event(SQLModel, table=True):
     hash: str = Field(max_length=64)
     # canonical JSON of the hash (workbench.trail): 1 = Python json.dumps (events before 0005), 2 = RFC 8785
     scheme: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
+    # set only by `workbench org import` when the organization's or an actor's id changed: the original ids the
+    # hash covers, e.g. {"org_id": 3, "actor_id": 7} (workbench.archive; docs/org-archive.md)
+    origin: Optional[dict] = Field(default=None, sa_column=Column(JSON, nullable=True))
 
 
 class Attachment(SQLModel, table=True):

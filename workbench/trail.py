@@ -106,6 +106,9 @@ def event_payload(e) -> dict:
     }
     if scheme_of(e) != LEGACY_SCHEME:
         payload["scheme"] = scheme_of(e)
+    origin = getattr(e, "origin", None)  # an imported event whose org / actor id was remapped (workbench.archive)
+    if origin:
+        payload.update({k: v for k, v in origin.items() if k in ("org_id", "actor_id")})
     return payload
 
 
