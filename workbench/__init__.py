@@ -123,4 +123,4 @@ def _jinja_helpers(app: Flask) -> None:
     app.jinja_env.filters["localtime"] = localtime
     app.jinja_env.globals.update(can=can, display=lambda schema, value: display(schema, value, lang()),
                                  attachment_href=attachment_href, action_label=action_label)
-    app.jinja_env.tests["number_like"] = lambda s: str(s).isdigit()
+    app.jinja_env.tests["number_like"] = lambda s: str(s).isascii() and str(s).isdigit()

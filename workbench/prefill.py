@@ -18,6 +18,7 @@ from werkzeug.datastructures import MultiDict
 
 from forms.values import kind_of
 from workbench import library, numbering
+from workbench.ids import parse_id
 from workbench.models import Organization, ProcessTemplate, Record
 
 KEYWORD = "x-default"
@@ -93,13 +94,13 @@ def initial_values(db: Session, tpl: ProcessTemplate, args, user, org: Organizat
     """What a new-record form starts with: defaults < copied from a source record < explicit link.* values."""
     values: dict[str, str] = defaults(tpl, user, org, tz)
     props = tpl.body["schema"].get("properties") or {}
-    source_id = args.get("from", "")
+    source_id = parse_id(args.get("from", ""))
     for name, f in props.items():
-        raw = args.get(f"link.{name}", "")
-        if f.get("format") == "record-link" and raw.isdigit() and len(raw) < 12:
+        raw = parse_id(args.get(f"link.{name}", ""))
+        if f.get("format") == "record-link" and raw is not None:
             source_id = raw
-    if source_id.isdigit() and len(source_id) < 12:
-        src = db.get(Record, int(source_id))
+    if source_id is not None:
+        src = db.get(Record, source_id)
         if src is not None and src.org_id == org.id:
             values.update(copy_from(src, db.get(ProcessTemplate, src.template_id), tpl))
     values.update({k[5:]: v for k, v in args.items() if k.startswith("link.") and k[5:] in props})

@@ -195,7 +195,7 @@ def linked(db: Session, rec: Record, tpl: ProcessTemplate) -> list[tuple[str, Re
     which of its fields are links, so answers made with older versions are found too."""
     out: list[tuple[str, Record]] = []
     for name, field in tpl.body["schema"]["properties"].items():
-        if field.get("format") == "record-link" and str(rec.data.get(name, "")).isdigit():
+        if field.get("format") == "record-link" and str(rec.data.get(name, "")).isascii() and str(rec.data.get(name, "")).isdigit():
             target = db.get(Record, int(rec.data[name]))
             if target and target.org_id == rec.org_id:
                 out.append(("to", target))
@@ -254,8 +254,8 @@ def labels(schema: dict, lang: str, prefix: str = "") -> dict[str, str]:
 def label_of(path: str, names: dict[str, str]) -> str:
     """A changed path's label: row indices shown as "row n" (1-based)."""
     parts = path.split(".")
-    key = ".".join(p for p in parts if not p.isdigit())
-    rows = [str(int(p) + 1) for p in parts if p.isdigit()]
+    key = ".".join(p for p in parts if not (p.isascii() and p.isdigit()))
+    rows = [str(int(p) + 1) for p in parts if p.isascii() and p.isdigit()]
     return names.get(key, key) + (f" #{'/'.join(rows)}" if rows else "")
 
 

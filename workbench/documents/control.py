@@ -123,7 +123,7 @@ def _next_number(db: Session, org: Organization, kind: str) -> str:
         return "MM-01"
     used = [d.number for d in db.exec(select(ControlledDocument).where(ControlledDocument.org_id == org.id,
                                                                       ControlledDocument.kind == PROCEDURE)).all()]
-    top = max((int(n.split("-")[1]) for n in used if n.startswith("PR-") and n[3:].isdigit()), default=0)
+    top = max((int(n.split("-")[1]) for n in used if n.startswith("PR-") and n[3:].isascii() and n[3:].isdigit()), default=0)
     return f"PR-{top + 1:02d}"
 
 

@@ -130,7 +130,7 @@ def check_links(ctx: Context) -> None:
         if name not in ctx.data:
             continue
         raw = str(ctx.data[name])
-        target = ctx.db.get(Record, int(raw)) if raw.isdigit() and 0 < int(raw) < 2**63 else None
+        target = ctx.db.get(Record, int(raw)) if raw.isascii() and raw.isdigit() and len(raw) < 19 and 0 < int(raw) < 2**63 else None
         if target is None or target.org_id != ctx.org.id or target.template_key not in (f.get("linkTemplates") or []):
             ctx.errors[name] = [message("link", ctx.lang)]
 

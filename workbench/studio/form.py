@@ -104,7 +104,7 @@ def _apply_fields(t: dict, form: MultiDict, errors: dict, renamed: dict) -> dict
                     errors[f"{p}:cond"] = "unknown condition"
                 else:
                     t = _try(errors, f"{p}:cond", set_condition, t, p, field, values) or t
-        if f["depth"] == 0 and got("heading", f["heading"]) != f["heading"] and got("heading").isdigit():
+        if f["depth"] == 0 and got("heading", f["heading"]) != f["heading"] and got("heading").isascii() and got("heading").isdigit():
             t = _try(errors, f"{p}:heading", set_field_heading, t, p, int(got("heading"))) or t
     # renames last, deepest first, so the paths above stay valid
     for f in sorted(posted, key=lambda f: -f["depth"]):
@@ -290,7 +290,7 @@ def _apply_workflow_rows(t: dict, form: MultiDict, errors: dict) -> dict:
 
 
 def _apply_transitions(t: dict, form: MultiDict, d: dict, renames: dict, errors: dict) -> dict:
-    count = int(form.get("x:count", "0") or 0) if (form.get("x:count") or "0").isdigit() else 0
+    count = int(form.get("x:count", "0") or 0) if (form.get("x:count") or "0").isascii() and (form.get("x:count") or "0").isdigit() else 0
     before = {tr["name"]: tr for tr in d["transitions"]}
     wf = _wf(t)
     current = {tr.get("name"): tr for tr in wf["transitions"]}
@@ -374,7 +374,7 @@ def apply_action(t: dict, action: str, form: MultiDict, renamed: dict[str, str] 
     if verb == "moveto":  # drag and drop: "moveto:<path>@<index>"
         path, _sep, index = path.rpartition("@")
         path = (renamed or {}).get(path, path)
-        if not index.isdigit():
+        if not (index.isascii() and index.isdigit()):
             raise BuilderError("unknown position", "order")
         return move_field_to(t, path, int(index)), path
     if verb == "remove":

@@ -307,7 +307,7 @@ def _sample_inputs(e: Engagement, v: dict) -> tuple[dict, dict, list[str]]:
                                   stratify=v["stratify"] or None, picked=v["picked"], rationale=v["rationale"])
     except ValueError as err:
         errors.append(str(err))
-    if v["seed"] and (not v["seed"].isdigit() or not 0 < int(v["seed"]) < sampling.SEED_LIMIT):
+    if v["seed"] and (not (v["seed"].isascii() and v["seed"].isdigit()) or not 0 < int(v["seed"]) < sampling.SEED_LIMIT):
         errors.append(_("The seed must be a whole number between 1 and 999999999999."))
     return definition, rule, errors
 
@@ -474,7 +474,7 @@ def mark_conforming(org, eid, record_id):
     db = get_session()
     ncs = [f for f in db.exec(select(Finding).where(Finding.engagement_id == e.id).order_by(Finding.number)).all()
            if rec.id in f.evidence and f.grade in NC_GRADES]
-    confirmed = {int(x) for x in request.form.getlist("confirm_nc") if x.isdigit()}
+    confirmed = {int(x) for x in request.form.getlist("confirm_nc") if x.isascii() and x.isdigit() and len(x) < 19}
     if ncs and not {f.id for f in ncs} <= confirmed:
         # a record on which this engagement raised a nonconformity is judged conforming only deliberately
         names = "、".join(f"#{f.number} {report_mod.grade_label(f.grade)}" for f in ncs)

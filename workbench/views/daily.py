@@ -42,7 +42,7 @@ def _todo_count():
 def _field_at(schema: dict, path: str) -> dict:
     node = schema
     for part in path.split("."):
-        if part.isdigit():
+        if part.isascii() and part.isdigit():
             node = node.get("items") or {}
             continue
         node = (node.get("properties") or {}).get(part) or {}
@@ -58,7 +58,7 @@ def change_value(body: dict, path: str, value) -> str:
 
 def change_row(path: str) -> str:
     """'items.2.result' -> ' (row 3)': which repeating row a change is in."""
-    rows = [int(p) + 1 for p in path.split(".") if p.isdigit()]
+    rows = [int(p) + 1 for p in path.split(".") if p.isascii() and p.isdigit()]
     return (" " + _("(row %(n)s)", n=rows[-1])) if rows else ""
 
 
@@ -219,7 +219,7 @@ def export(org, key, fmt):
 def bulk_action(org, key):
     _process_or_404(key)
     db = get_session()
-    ids = [int(i) for i in request.form.getlist("ids") if i.isdigit() and len(i) < 12]
+    ids = [int(i) for i in request.form.getlist("ids") if i.isascii() and i.isdigit() and len(i) < 12]
     back = request.form.get("next", "")
     if not back.startswith(f"/o/{g.org.slug}/"):
         back = url_for("records.list_records", org=g.org.slug, key=key)

@@ -52,7 +52,7 @@ def _posted_values() -> MultiDict:
 
 def _int_arg(raw) -> int | None:
     raw = str(raw or "").strip()
-    return int(raw) if raw.isdigit() and len(raw) < 19 else None
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 19 else None
 
 
 def link_choices(tpl: ProcessTemplate) -> dict[str, list[tuple[str, str]]]:
