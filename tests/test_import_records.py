@@ -229,7 +229,7 @@ def _peak(app, world, tpl, tmp_path, n, kind="csv") -> int:
         ws = wb.create_sheet("records")
         ws.append(HEAD_EN[1:5])
         for i in range(n):
-            ws.append([f"B-{i}", "2026/3/5", 1, "Pass"])
+            ws.append([100000 + i, "2026/3/5", 1, "Pass"])  # numbers: xlsx keeps unique text in a shared table
         wb.save(path)
     else:
         with open(path, "w", encoding="utf-8", newline="") as fh:
@@ -239,6 +239,7 @@ def _peak(app, world, tpl, tmp_path, n, kind="csv") -> int:
                 w.writerow([f"B-{i}", "2026-03-05", "1", "Pass"])
     with app.test_request_context():
         stored = files.save_path(app.instance_path, world.acme.id, path)
+        __import__("gc").collect()
         tracemalloc.start()
         out = service.run(world.db, world.acme, tpl, world.users["member"], stored, commit=False)
         peak = tracemalloc.get_traced_memory()[1]
@@ -252,5 +253,9 @@ def _peak(app, world, tpl, tmp_path, n, kind="csv") -> int:
 def test_memory_does_not_grow_with_rows(app, world, tpl, tmp_path, kind):
     small = _peak(app, world, tpl, tmp_path, 1000, kind)
     large = _peak(app, world, tpl, tmp_path, 10_000, kind)
-    # measured: csv 120 KB -> 144 KB; xlsx 0.77 MB -> 1.7 MB (openpyxl keeps the shared-strings table)
-    assert large < small * 2.5, (small, large)
+    # measured: csv 120 KB -> 144 KB; xlsx with unique texts grows with
+    # the shared-strings table openpyxl holds (docs/import.md)
+    if kind == "csv":
+        assert large < small * 1.5, (small, large)
+    else:  # openpyxl's read-only parser keeps each parsed (cleared) row element: ~150 bytes a row, not the row data
+        assert (large - small) / 9000 < 250, (small, large)
