@@ -83,10 +83,12 @@ def version_of(db: Session, rec: Record) -> ProcessTemplate:
     return db.get(ProcessTemplate, rec.template_id)
 
 
-def create(db: Session, org: Organization, tpl: ProcessTemplate, data: dict, user, at: datetime | None = None) -> Record:
+def create(db: Session, org: Organization, tpl: ProcessTemplate, data: dict, user, at: datetime | None = None,
+           origin: dict | None = None) -> Record:
     """A new record in the template's initial state, its first revision and its `create` event.
 
     `at` backdates the record (demo data and imports of paper records); the chain order is unaffected.
+    `origin` (e.g. {"source": "import", "file": …, "sha256": …, "row": …}) goes into the create event's detail.
     """
     body = tpl.body
     now = at or utcnow()
@@ -100,7 +102,7 @@ def create(db: Session, org: Organization, tpl: ProcessTemplate, data: dict, use
     dig = trail.digest(data)
     db.add(Revision(record_id=rec.id, number=1, data=data, digest=dig, created_at=now, created_by=rec.created_by))
     trail.append(db, org.id, Action.CREATE, record_id=rec.id, actor=user, to_state=rec.state, data_digest=dig,
-                 detail={"revision": 1, "template": tpl.key, "version": tpl.version}, at=now)
+                 detail={"revision": 1, "template": tpl.key, "version": tpl.version, **(origin or {})}, at=now)
     return rec
 
 

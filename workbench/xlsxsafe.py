@@ -25,9 +25,26 @@ class Unreadable(ValueError):
     pass
 
 
-def check_archive(data: bytes) -> None:
+def _source(data):
+    """bytes, or a path / open binary file (read from disk: large imports stay out of memory)."""
+    return io.BytesIO(data) if isinstance(data, (bytes, bytearray)) else data
+
+
+def _has_dtd(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bool:
+    """Stream the member in chunks (with an overlap for a mark split across two chunks)."""
+    tail = b""
+    with zf.open(info) as f:
+        while chunk := f.read(1 << 16):
+            buf = tail + chunk
+            if any(mark in buf for mark in _DTD_MARKS):
+                return True
+            tail = buf[-32:]
+    return False
+
+
+def check_archive(data) -> None:
     try:
-        zf = zipfile.ZipFile(io.BytesIO(data))
+        zf = zipfile.ZipFile(_source(data))
     except (zipfile.BadZipFile, ValueError, OSError) as e:
         raise Unreadable(f"not an Excel workbook (.xlsx): {e.__class__.__name__}") from None
     with zf:
@@ -41,20 +58,20 @@ def check_archive(data: bytes) -> None:
             if not info.filename.lower().endswith((".xml", ".rels", ".vml")):
                 continue
             try:
-                content = zf.read(info)
+                dtd = _has_dtd(zf, info)
             except Exception as e:  # noqa: BLE001 - corrupt member: refuse the file
                 raise Unreadable(f"the workbook is damaged ({info.filename}: {e.__class__.__name__})") from None
-            if any(mark in content for mark in _DTD_MARKS):
+            if dtd:
                 raise Unreadable(f"the workbook contains a document type declaration ({info.filename}); not accepted")
 
 
-def open_workbook(data: bytes):
-    """A read-only openpyxl workbook of checked bytes (close it after use)."""
+def open_workbook(data):
+    """A read-only openpyxl workbook of checked bytes or of a checked file path (close it after use)."""
     from openpyxl import load_workbook
 
     check_archive(data)
     try:
-        return load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        return load_workbook(_source(data), read_only=True, data_only=True)
     except Exception as e:  # noqa: BLE001 - any unreadable file is the user's to fix
         raise Unreadable(f"not an Excel workbook (.xlsx): {e.__class__.__name__}") from None
 

@@ -12,7 +12,7 @@ numbering…), write `def step(ctx: Context) -> None` and put it in `CHECKS` whe
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import tzinfo
+from datetime import datetime, tzinfo
 from typing import Any, Callable, Mapping
 
 from flask_babel import gettext as _
@@ -46,6 +46,8 @@ class Submission:
     comment: str = ""
     base_revision: int | None = None
     action: str = ""  # "draft": save incomplete data in the initial state (workbench.drafts)
+    at: datetime | None = None  # a new record's activity time (imports of earlier records; None: now)
+    origin: dict | None = None  # where a new record came from, kept in its create event (workbench.importing)
 
 
 @dataclass
@@ -175,7 +177,8 @@ def store(ctx: Context) -> Saved:
         ctx.data[path] = attachments.reference(stored[path])
     smartforms.before_store(db, ctx.org, ctx.tpl, ctx.data, ctx.record)  # the real number, in this transaction
     if ctx.record is None:
-        rec, rev, created, voided = records.create(db, ctx.org, ctx.tpl, ctx.data, user), None, True, False
+        rec, rev, created, voided = records.create(db, ctx.org, ctx.tpl, ctx.data, user, at=ctx.submission.at,
+                                                       origin=ctx.submission.origin), None, True, False
     else:
         rec, created = ctx.record, False
         state = rec.state
@@ -187,6 +190,17 @@ def store(ctx: Context) -> Saved:
     return Saved(rec, created, rev, voided)
 
 
+def check(db: Session, org: Organization, tpl: ProcessTemplate, submission: Submission, user, *,
+          record: Record | None = None, lang: str = "zh", tz: tzinfo | None = None,
+          max_bytes: int = DEFAULT_MAX_BYTES) -> Context:
+    """Run every step of CHECKS; nothing is stored. `ctx.errors` empty: `store(ctx)` may follow (importers
+    check a whole file first, then store)."""
+    ctx = Context(db, org, tpl, user, record, submission, lang, tz, max_bytes)
+    for step in CHECKS:
+        step(ctx)
+    return ctx
+
+
 def submit(db: Session, org: Organization, tpl: ProcessTemplate, submission: Submission, user, *,
            record: Record | None = None, lang: str = "zh", tz: tzinfo | None = None,
            max_bytes: int = DEFAULT_MAX_BYTES) -> Result:
@@ -196,9 +210,7 @@ def submit(db: Session, org: Organization, tpl: ProcessTemplate, submission: Sub
     :raise Conflict: the record's state is locked. :raise records.StaleRecord: the form is older than the record.
     :raise UserError: with `field`, a check that only storing can make (a signature given meanwhile).
     """
-    ctx = Context(db, org, tpl, user, record, submission, lang, tz, max_bytes)
-    for step in CHECKS:
-        step(ctx)
+    ctx = check(db, org, tpl, submission, user, record=record, lang=lang, tz=tz, max_bytes=max_bytes)
     if ctx.errors:
         smartforms.hold_files(db, org, user, ctx.files, submission.values)  # chosen files are kept, not dropped
         return Invalid(ctx.errors)

@@ -25,3 +25,8 @@ def register_blueprints(app: Flask) -> None:
 
     app.register_blueprint(cb.bp)
     app.register_blueprint(cb_commands.bp)  # `workbench portfolio digest`
+    from workbench.importing import commands as import_commands
+    from workbench.views import importing
+
+    app.register_blueprint(importing.bp)
+    app.register_blueprint(import_commands.bp)  # `workbench records import`
