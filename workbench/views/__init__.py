@@ -25,3 +25,7 @@ def register_blueprints(app: Flask) -> None:
 
     app.register_blueprint(cb.bp)
     app.register_blueprint(cb_commands.bp)  # `workbench portfolio digest`
+    from workbench.api import commands as api_commands, views as api_views
+
+    api_views.register(app)  # /api/v1 (svc)
+    app.register_blueprint(api_commands.bp)  # `workbench token create|revoke`
