@@ -67,9 +67,13 @@ def _user_error(e: UserError):
     return problems.from_user_error(e)
 
 
-@bp.errorhandler(HTTPException)
 def _http_error(e: HTTPException):
     return problems.from_http(e)
+
+
+bp.register_error_handler(HTTPException, _http_error)
+for _code in (400, 401, 403, 404, 405, 409, 413, 415, 422, 428, 429):  # before the app's HTML pages by code
+    bp.register_error_handler(_code, _http_error)
 
 
 def _json_body() -> dict:
