@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from datetime import timedelta
 
 import pytest
@@ -214,6 +215,11 @@ def test_auditor_reads_in_scope_and_window_only(app, world, db, api):
     _problem(api.get(f"{BASE}/audit/engagements", headers=a), 404)
 
 
+def api_paths(app) -> set[str]:
+    return {r.rule.removeprefix("/api/v1").replace("<int:", "{").replace("<", "{").replace(">", "}")
+            for r in app.url_map.iter_rules() if r.rule.startswith("/api/v1/o/")}
+
+
 def test_openapi_document_carries_each_process_schema(app, world, api):
     doc = api.get("/api/v1/openapi.json").get_json()
     assert doc["openapi"] == "3.1.0" and "/o/{org}/records/{record_id}" in doc["paths"]
@@ -221,6 +227,41 @@ def test_openapi_document_carries_each_process_schema(app, world, api):
     mine = api.get("/api/v1/openapi.json", headers=api.token("member", "read")).get_json()
     assert mine["components"]["schemas"]["Record_kitchen-sink"]["required"] == KS["schema"]["required"]
     # every API route is in the document
-    rules = {r.rule.removeprefix("/api/v1").replace("<int:", "{").replace("<", "{").replace(">", "}")
-             for r in app.url_map.iter_rules() if r.rule.startswith("/api/v1/o/")}
-    assert rules == set(doc["paths"])
+    assert api_paths(app) == set(doc["paths"])
+
+
+def test_schemathesis_no_5xx_and_responses_conform(app, world, db, api):
+    """Schemathesis against the live app (WSGI) with a read token and a write token: no 5xx, and every response
+    conforms to the document (status codes, content types, bodies). Bounded: a few examples per operation."""
+    import schemathesis
+    from hypothesis import HealthCheck, given, settings
+    from schemathesis.checks import not_a_server_error
+    from schemathesis.specs.openapi.checks import (content_type_conformance, response_schema_conformance,
+                                                   status_code_conformance)
+
+    w = api.token("member", "read,write")
+    rid = api.post(f"{BASE}/processes/kitchen-sink/records", json={"data": GOOD}, headers=w).get_json()["id"]
+    world.open_engagement_for_auditor()
+    tokens_ = {"read": api.token("auditor", "read,audit-read"), "write": w}
+    schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app, headers=w)
+    checks = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+    ran, seen = 0, Counter()
+    for result in schema.get_all_operations():
+        op = result.ok()
+        fixed = {k: v for k, v in {"org": "acme", "key": "kitchen-sink", "record_id": rid}.items()
+                 if any(p.name == k for p in op.path_parameters)}
+        for name, headers in tokens_.items():
+            strategy = op.as_strategy(path_parameters=fixed)
+
+            @settings(max_examples=6, deadline=None, database=None, derandomize=True,
+                      suppress_health_check=list(HealthCheck))
+            @given(case=strategy)
+            def run(case):
+                resp = case.call(headers=headers)
+                seen[resp.status_code] += 1
+                case.validate_response(resp, checks=checks, headers=headers)
+
+            run()
+            ran += 1
+    assert ran == 2 * 11  # every operation of the document, with both tokens
+    assert seen[200] and not any(code >= 500 for code in seen), seen
