@@ -265,3 +265,45 @@ def test_schemathesis_no_5xx_and_responses_conform(app, world, db, api):
             ran += 1
     assert ran == 2 * 11  # every operation of the document, with both tokens
     assert seen[200] and not any(code >= 500 for code in seen), seen
+
+
+def test_account_page_creates_shows_once_and_revokes(app, world, db, client_for):
+    from tests.conftest import csrf_from
+
+    c = client_for("member")
+    page = c.get("/account/tokens")
+    assert page.status_code == 200
+    resp = c.post("/account/tokens", data={"csrf_token": csrf_from(page.get_data(as_text=True)), "org": "acme",
+                                           "scopes": ["read", "write"], "days": "30", "name": "ERP"})
+    assert resp.status_code == 200
+    html = resp.get_data(as_text=True)
+    clear = html.split('id="new-token">')[1].split("<")[0]
+    assert clear.startswith("pbt_")
+    assert clear not in c.get("/account/tokens").get_data(as_text=True), "shown once"
+    h = {"Authorization": f"Bearer {clear}"}
+    assert app.test_client().get(f"{BASE}/processes", headers=h).status_code == 200
+    row = db.exec(select(ApiToken)).one()
+    page = c.get("/account/tokens").get_data(as_text=True)
+    # another user cannot revoke it; a token for an organization one is not in cannot be made
+    other = client_for("manager")
+    opage = other.get("/account/tokens").get_data(as_text=True)
+    assert other.post("/account/tokens", data={"csrf_token": csrf_from(opage), "revoke": str(row.id)}).status_code == 404
+    assert other.post("/account/tokens", data={"csrf_token": csrf_from(opage), "org": "other",
+                                               "scopes": "read"}).status_code == 422
+    assert app.test_client().get(f"{BASE}/processes", headers=h).status_code == 200
+    assert c.post("/account/tokens", data={"csrf_token": csrf_from(page), "revoke": str(row.id)}).status_code == 200
+    assert app.test_client().get(f"{BASE}/processes", headers=h).status_code == 401
+
+
+def test_rate_limited_with_a_problem(app, world, api):
+    h = api.token("member", "read")
+    app.config["API_RATE_LIMIT"] = "3/minute"
+    codes = [api.get(f"{BASE}/processes", headers=h).status_code for _ in range(4)]
+    assert codes == [200, 200, 200, 429]
+    _problem(api.get(f"{BASE}/processes", headers=h), 429)
+
+
+def test_problems_speak_chinese_by_default_and_english_on_request(app, world, api):
+    assert _problem(api.get(f"{BASE}/processes"), 401)["title"] == "需要身份验证"
+    assert _problem(api.get(f"{BASE}/processes", headers={"Accept-Language": "en"}), 401)["title"] == \
+        "Authentication required"

@@ -13,7 +13,7 @@ from sqlmodel import Session, select
 from workbench.api.models import ApiToken
 from workbench.auth import roles_in
 from workbench.errors import NotFound, UserError
-from workbench.models import Organization, User, utcnow
+from workbench.models import Organization, User, utcnow  # noqa: F401  (utcnow: the account page)
 
 SCOPES = ("read", "write", "audit-read")
 MAX_DAYS = 366
