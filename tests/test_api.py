@@ -55,6 +55,8 @@ def test_cli_token_is_printed_once_and_stored_hashed(app, world, db, api):
     assert row.scopes == ["read", "write"] and row.expires_at is not None
     h = {"Authorization": f"Bearer {clear}"}
     assert api.get(f"{BASE}/processes", headers=h).status_code == 200
+    db.refresh(row)
+    assert row.last_used_at is not None
     assert app.test_cli_runner().invoke(args=["token", "revoke", str(row.id)]).exit_code == 0
     _problem(api.get(f"{BASE}/processes", headers=h), 401)
     bad = app.test_cli_runner().invoke(args=["token", "create", "--user", "member@acme.test", "--org", "acme",

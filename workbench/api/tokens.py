@@ -66,6 +66,15 @@ def authenticate(db: Session, clear: str) -> ApiToken | None:
     return row
 
 
+def touch(db: Session, row: ApiToken) -> None:
+    """Remember when the token was last used (at most one write an hour, so reads stay reads)."""
+    last = _aware(row.last_used_at)
+    if last is None or utcnow() - last > timedelta(hours=1):
+        row.last_used_at = utcnow()
+        db.add(row)
+        db.commit()
+
+
 def mine(db: Session, user: User) -> list[ApiToken]:
     return list(db.exec(select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id.desc())).all())
 

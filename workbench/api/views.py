@@ -57,6 +57,7 @@ def _authenticate():
     org = db.get(Organization, tok.org_id)
     if (request.view_args or {}).get("org") != org.slug:
         return problems.problem(404, _("No such organization."))
+    tokens.touch(db, tok)
     g._login_user = LoginUser(user)  # flask_login's current user for this request only; the session is never read
     g.api_token = tok
     return None
