@@ -1,12 +1,13 @@
-"""The account page's personal access tokens (/account/tokens): create (the token is shown once) and revoke."""
+"""The API area's HTML pages: personal access tokens on the account page (/account/tokens: create, shown once;
+revoke) and an organization's webhooks (/o/<org>/webhooks, managers and admins)."""
 from __future__ import annotations
 
-from flask import Blueprint, render_template, request
+from flask import Blueprint, g, render_template, request
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlmodel import select
 
-from workbench.api import tokens
+from workbench.api import tokens, webhooks
 from workbench.auth import active_memberships
 from workbench.db import get_session, transaction
 from workbench.errors import UserError
@@ -49,3 +50,22 @@ def tokens_page():
         Organization.id.in_({r.org_id for r in rows} or {0}))).all()}
     return render_template("api_tokens.html", rows=rows, orgs=orgs, names=names, error=error, clear=clear,
                            scopes=tokens.SCOPES, now=tokens.utcnow()), status
+
+
+@bp.route("/o/<org>/webhooks", methods=["GET", "POST"])
+@allow("org:manage")
+def webhooks_page(org: str):
+    db = get_session()
+    error, status, created = None, 200, None
+    if request.method == "POST":
+        try:
+            raw_id = request.form.get("remove", "")
+            with transaction(db):
+                if raw_id:
+                    webhooks.remove(db, g.org, int(raw_id) if raw_id.isdigit() and len(raw_id) < 18 else 0)
+                else:
+                    created = webhooks.register(db, g.org, request.form.get("url", ""), current_user)
+        except UserError as e:
+            error, status = e.message, e.status
+    return render_template("api_webhooks.html", rows=webhooks.of(db, g.org.id), error=error, created=created,
+                           kinds=webhooks.KINDS), status

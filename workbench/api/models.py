@@ -23,3 +23,15 @@ class ApiToken(SQLModel, table=True):
     expires_at: Optional[datetime] = None
     revoked_at: Optional[datetime] = None
     last_used_at: Optional[datetime] = None
+
+
+class OrgWebhook(SQLModel, table=True):
+    """A URL an organization's admin registered for record events; deliveries are HMAC-SHA256 signed with `secret`."""
+    __tablename__ = "api_webhook"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    org_id: int = Field(foreign_key="organization.id", index=True)
+    url: str = Field(max_length=500)
+    secret: str = Field(max_length=64)
+    active: bool = True
+    created_at: datetime = Field(default_factory=utcnow)
+    created_by: Optional[int] = Field(default=None, foreign_key="user.id")

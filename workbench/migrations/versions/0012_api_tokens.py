@@ -1,4 +1,4 @@
-"""svc: personal access tokens for the REST API
+"""svc: personal access tokens for the REST API; organization webhooks
 
 Revision ID: 0012
 Revises: 0003
@@ -35,9 +35,24 @@ def upgrade() -> None:
     op.create_index(op.f('ix_api_token_org_id'), 'api_token', ['org_id'], unique=False)
     op.create_index(op.f('ix_api_token_token_hash'), 'api_token', ['token_hash'], unique=True)
     op.create_index(op.f('ix_api_token_user_id'), 'api_token', ['user_id'], unique=False)
+    op.create_table('api_webhook',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('org_id', sa.Integer(), nullable=False),
+    sa.Column('url', sqlmodel.sql.sqltypes.AutoString(length=500), nullable=False),
+    sa.Column('secret', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('active', sa.Boolean(), nullable=False),
+    sa.Column('created_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.Column('created_by', sa.Integer(), nullable=True),
+    sa.ForeignKeyConstraint(['created_by'], ['user.id'], ),
+    sa.ForeignKeyConstraint(['org_id'], ['organization.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    op.create_index(op.f('ix_api_webhook_org_id'), 'api_webhook', ['org_id'], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index(op.f('ix_api_webhook_org_id'), table_name='api_webhook')
+    op.drop_table('api_webhook')
     op.drop_index(op.f('ix_api_token_user_id'), table_name='api_token')
     op.drop_index(op.f('ix_api_token_token_hash'), table_name='api_token')
     op.drop_index(op.f('ix_api_token_org_id'), table_name='api_token')
