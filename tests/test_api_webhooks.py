@@ -84,3 +84,21 @@ def test_record_events_reach_a_failing_receiver_once_and_signed(app, world, db, 
             assert hmac.compare_digest(headers["X-Workbench-Signature"], want)
     finally:
         srv.shutdown()
+
+
+def test_a_signature_is_announced_as_signed(app, world, db):
+    """The web UI signs with the password (the API never does); the webhook says `signed`."""
+    from tests.conftest import PASSWORD
+    from workbench import records
+    from workbench.api import webhooks
+    from workbench.services import records as svc
+
+    tpl = world.add_template(KS, world.acme)
+    with app.test_request_context():
+        webhooks.register(db, world.acme, "http://127.0.0.1:9/hook", world.users["manager"])
+        rec = records.create(db, world.acme, tpl, {**GOOD, "release_by": "QA"}, world.users["member"])
+        svc.transition(db, rec, "submit", world.users["member"], {"member"})
+        svc.transition(db, rec, "release", world.users["manager"], {"manager"}, password=PASSWORD)
+        db.commit()
+    kinds = [r.payload["event"] for r in db.exec(select(Outbox).where(Outbox.channel == "webhook")).all()]
+    assert kinds == ["transitioned", "signed"]
