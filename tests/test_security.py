@@ -63,7 +63,24 @@ def sample_values(rule):
     return values
 
 
+def api_headers(app, world, db) -> dict[str, dict]:
+    """The API authenticates with tokens only: one token per persona (every scope; the outsider's names its own
+    organization), no token for anonymous. A 401 counts as "login"."""
+    from workbench.api import tokens
+
+    out = {"anonymous": {}}
+    with app.app_context():
+        for persona in PERSONAS[1:]:
+            org = world.other if persona == "outsider" else world.acme
+            _row, clear = tokens.create(db, world.users[persona], org, "read,write,audit-read")
+            out[persona] = {"Authorization": f"Bearer {clear}"}
+        db.commit()
+    return out
+
+
 def outcome(resp):
+    if resp.status_code == 401 and resp.mimetype == "application/problem+json":  # the API's "sign in first"
+        return "login"
     if resp.status_code in (301, 302, 303) and "/login" in resp.headers.get("Location", ""):
         return "login"
     if resp.status_code in (403, 404):
@@ -82,8 +99,9 @@ def test_every_route_has_a_policy(app):
     assert not missing, f"routes without an access decision (@allow): {missing}"
 
 
-def test_authorization_matrix(matrix_app, world):
+def test_authorization_matrix(matrix_app, world, db):
     app = matrix_app
+    api = api_headers(app, world, db)
     clients = {"anonymous": app.test_client()}
     for persona in PERSONAS[1:]:
         c = app.test_client()
@@ -105,7 +123,8 @@ def test_authorization_matrix(matrix_app, world):
                     expected = "403"  # samples, verdicts and findings are the audit team's (the fixture engagement exists)
                 if persona == "admin" and (method, rule.endpoint) in REPORT_SIGNERS_ONLY:
                     expected = "403"
-                resp = clients[persona].open(url, method=method, data={})
+                headers = api[persona] if rule.rule.startswith("/api/") else {}
+                resp = clients[persona].open(url, method=method, data={}, headers=headers)
                 got = outcome(resp)
                 # an allowed request may still find nothing at a sample address: only 404 for
                 # non-members proves isolation, and 403/login for the others proves the role check
@@ -118,10 +137,11 @@ def test_authorization_matrix(matrix_app, world):
     assert checked > 100
 
 
-def test_auditor_can_never_write(matrix_app, world, client_for):
-    """Every state-changing route of the organization refuses an auditor."""
+def test_auditor_can_never_write(matrix_app, world, client_for, db):
+    """Every state-changing route of the organization refuses an auditor (the API's with the auditor's token)."""
     app = matrix_app
     c = client_for("auditor")
+    api = api_headers(app, world, db)["auditor"]
     for rule in app.url_map.iter_rules():
         if "POST" not in rule.methods or "org" not in rule.arguments:
             continue
@@ -129,7 +149,8 @@ def test_auditor_can_never_write(matrix_app, world, client_for):
         if policy == "org:audit":
             continue  # the auditor's own artefacts (samples, findings)
         url = app.url_map.bind("localhost").build(rule.endpoint, sample_values(rule))
-        assert c.post(url, data={"name": "submit", "batch_no": "X"}).status_code in (403, 404), url
+        headers = api if rule.rule.startswith("/api/") else {}
+        assert c.post(url, data={"name": "submit", "batch_no": "X"}, headers=headers).status_code in (403, 404), url
 
 
 def test_expired_auditor_window_means_no_access(app, world, db, client_for):

@@ -156,3 +156,4 @@ from workbench.documents import models as documents_models  # noqa: F401,E402
 from workbench.cb import models as cb_models  # noqa: F401,E402
 from workbench.notify import models as notify_models  # noqa: F401,E402  (outbox, notifications: daily)
 from workbench import numbering as numbering_models  # noqa: F401,E402  (number counters: daily)
+from workbench.api import models as api_models  # noqa: F401,E402  (personal access tokens: svc)

@@ -114,7 +114,12 @@ def send_webhook(row: Outbox) -> None:
 
     pref = get_session().exec(select(NotifyPref).where(NotifyPref.user_id == row.payload.get("user_id"))).first()
     body = json.dumps(row.payload, ensure_ascii=False, sort_keys=True).encode()
-    _post(row.target, body, {"X-Workbench-Signature": signature(pref.webhook_secret if pref else "", body),
+    secret = pref.webhook_secret if pref else ""
+    if "webhook_id" in row.payload:  # an organization's webhook (workbench.api.webhooks)
+        from workbench.api.webhooks import secret_for
+
+        secret = secret_for(get_session(), row.payload["webhook_id"]) or ""
+    _post(row.target, body, {"X-Workbench-Signature": signature(secret, body),
                              "X-Workbench-Timestamp": str(int(time.time())), "X-Workbench-Delivery": row.dedupe_key})
 
 

@@ -23,6 +23,7 @@ import forms
 from forms.messages import message
 from workbench import attachments, drafts, held_uploads, records, signatures, smartforms, trail, workflow
 from workbench.actions import Action
+from workbench.api import webhooks
 from workbench.errors import UserError
 from workbench.notify import events as notify_events
 from workbench.models import Attachment, Event, Organization, ProcessTemplate, Record, Revision
@@ -187,6 +188,8 @@ def store(ctx: Context) -> Saved:
     for path, att in stored.items():
         attach(db, rec, path, att, user)
     smartforms.after_store(db, ctx.org, ctx.tpl, ctx.data, rec, user)  # files held across an error
+    if created or rev is not None:
+        webhooks.emit(db, rec, "created" if created else "edited")  # organization webhooks (svc)
     return Saved(rec, created, rev, voided)
 
 
@@ -249,9 +252,11 @@ def transition(db: Session, rec: Record, name: str, user, roles: set[str], *, co
     """
     tpl = records.version_of(db, rec)
     drafts.check_complete(tpl.body, rec, name)  # a draft leaves its initial state only complete
+    signs = any(t.name == name and t.signature for t in workflow.transitions_from(tpl.body, rec.state))
     out = workflow.take(db, rec, tpl.body, name, user, roles, comment=comment, password=password,
                         base_revision=base_revision, expected_state=expected_state)
     notify_events.after_transition(db, db.get(Organization, rec.org_id), rec, tpl, user)  # who acts next, who gets it back
+    webhooks.emit(db, rec, "signed" if signs else "transitioned")  # organization webhooks (svc)
     return out
 
 

@@ -30,3 +30,8 @@ def register_blueprints(app: Flask) -> None:
 
     app.register_blueprint(importing.bp)
     app.register_blueprint(import_commands.bp)  # `workbench records import`
+    from workbench.api import account as api_account, commands as api_commands, views as api_views
+
+    api_views.register(app)  # /api/v1 (svc)
+    app.register_blueprint(api_commands.bp)  # `workbench token create|revoke`
+    app.register_blueprint(api_account.bp)  # /account/tokens
