@@ -15,6 +15,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlmodel import select
 
+from workbench import records
 from workbench.audit import service as audit_service
 from workbench.audit.models import Engagement, Finding
 from workbench.cb import audit_time, certificates, grants, portfolio, programme, registry
@@ -100,9 +101,7 @@ def anomaly_page(org, client):
 def record_page(org, client, record_id):
     c = _client(client)
     db = get_session()
-    r = db.get(Record, record_id)
-    if r is None or r.org_id != c.id:
-        abort(404)
+    r = records.get(db, c.id, record_id)  # the shared loader: another organization's record is 404
     tpl = db.get(ProcessTemplate, r.template_id)
     props = (tpl.body.get("schema") or {}).get("properties") or {}
     rows = [(tr(props.get(k, {}).get("label"), k), v if isinstance(v, (str, int, float)) else json.dumps(v, ensure_ascii=False))
