@@ -107,3 +107,11 @@ def test_rapid_fire_separate_episodes_and_a_window_across_minute_boundaries(db, 
     assert [sorted(a.record_ids) for a in found] == [sorted(r.id for r in morning), sorted(r.id for r in evening)]
     assert [a.params["n"] for a in found] == [10, 12]
     assert len(anomalies.rapid_fire(db, world.acme.id, date(2026, 11, 1), TODAY, 11, 4)) == 1  # only the evening
+
+
+def test_burst_wording_has_a_floor():
+    """No "the usual rate would give 0.0": nothing before the window, or less than one record expected, in words."""
+    p = {"key": "k", "n": 6, "window_days": 14, "before": "2026-11-30", "baseline_days": 180}
+    assert "none in the 180 days before that" in anomalies.Anomaly("burst", params={**p, "base": 0, "expected": 0.0}).message
+    assert "fewer than one" in anomalies.Anomaly("burst", params={**p, "base": 3, "expected": 0.2}).message
+    assert "would give 2.3" in anomalies.Anomaly("burst", params={**p, "base": 30, "expected": 2.3}).message

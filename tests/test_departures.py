@@ -241,3 +241,33 @@ def test_a_clean_engagement_report_says_no_departures(app, db, org, client_for):
     html = client_for("auditor").get(f"/o/acme/audit/e/{e.id}/report").get_data(as_text=True)
     section = html.split('id="report-departures"', 1)[1].split("</section>", 1)[0]
     assert "无偏离：做的与写的一致。" in section
+
+
+def test_burst_minimum_setting_takes_effect_and_messages_follow_the_page_language(app, db, org):
+    """`burst_min` (a per-organization setting) reaches workbench.anomalies; a burst with nothing before it does
+    not say "usual rate about 0.0"; the anomaly messages are in the language asked for, not the request's."""
+    w = org
+    burst = [make(db, w, "calibration-record", {"instrument_no": f"B-{i}", "calibration_date": str(TODAY - timedelta(days=i)),
+                                                "next_due_date": str(TODAY + timedelta(days=300))}, TODAY - timedelta(days=i))
+             for i in range(1, 7)]
+    back = make(db, w, "nonconforming-output", {"found_date": str(TODAY - timedelta(days=120))}, TODAY - timedelta(days=120),
+                created=TODAY - timedelta(days=30))
+    with app.test_request_context(headers={"Accept-Language": "zh-CN"}):  # a Chinese request, an English page
+        en = kinds(departures.detect(db, w.acme, START, TODAY, "en"))
+    assert {r.id for r in burst} <= {i for d in en["burst"] for i in d.record_ids}
+    msg = en["burst"][0].message
+    assert "none in the 180 days before that" in msg and "0.0" not in msg and "Calibration" in msg, msg
+    assert back.id in {i for d in en["backfilled"] for i in d.record_ids}
+    assert all("created more than" in d.message for d in en["backfilled"]), [d.message for d in en["backfilled"]]
+    with app.test_request_context(headers={"Accept-Language": "en"}):
+        zh = kinds(departures.detect(db, w.acme, START, TODAY, "zh"))
+    assert all("创建" in d.message for d in zh["backfilled"] + zh["burst"]), [d.message for d in zh["backfilled"] + zh["burst"]]
+    assert "一条也没有" in zh["burst"][0].message
+    control.save_settings(db, w.acme, w.users["manager"], review_months=12, standards=["ISO 9001:2015"],
+                          thresholds={"burst_min": 7})
+    db.commit()
+    assert "burst" not in kinds(departures.detect(db, w.acme, START, TODAY, "en"))
+    control.save_settings(db, w.acme, w.users["manager"], review_months=12, standards=["ISO 9001:2015"],
+                          thresholds={"burst_min": 6})
+    db.commit()
+    assert "burst" in kinds(departures.detect(db, w.acme, START, TODAY, "en"))

@@ -44,6 +44,13 @@ class Anomaly:
             return _("%(n)s record(s) of “%(key)s” were created more than %(days)s days after their activity date "
                      "(up to %(max)s days).", n=p["n"], key=p["key"], days=p["min_days"], max=p["max_days"])
         if self.kind == "burst":
+            if not p.get("base", 1):  # nothing in the baseline: no "usual rate about 0.0"
+                return _("%(n)s record(s) of “%(key)s” created in the %(days)s days before %(before)s — none in the "
+                         "%(baseline)s days before that.", n=p["n"], key=p["key"], days=p["window_days"],
+                         before=p["before"], baseline=p["baseline_days"])
+            if p["expected"] < 1:
+                return _("%(n)s record(s) of “%(key)s” created in the %(days)s days before %(before)s — the usual rate "
+                         "would give fewer than one.", n=p["n"], key=p["key"], days=p["window_days"], before=p["before"])
             return _("%(n)s record(s) of “%(key)s” created in the %(days)s days before %(before)s — the usual rate "
                      "would give %(expected)s.", n=p["n"], key=p["key"], days=p["window_days"], before=p["before"],
                      expected=p["expected"])
@@ -137,7 +144,8 @@ def bursts(db: Session, org_id: int, before: date, window_days: int, factor: flo
         ids = _ids(db, select(Record.id).where(Record.org_id == org_id, Record.template_key == key, in_window))
         severity = "high" if n > 2 * factor * max(expected, 1.0) else "medium"
         out.append(Anomaly("burst", ids, severity, {"key": key, "n": n, "window_days": window_days,
-                                                     "before": before.isoformat(), "expected": round(expected, 1)}))
+                                                     "before": before.isoformat(), "expected": round(expected, 1),
+                                                     "base": base, "baseline_days": baseline_days}))
     return _titled(db, org_id, out)
 
 

@@ -9,7 +9,7 @@ For every procedure in force during [start, end] (the written side is that proce
 - records: fields the written version requires (plainly or when applicable) left empty in records made
   under older versions;
 - backfilled records (activity date long before creation) and bursts of records created just before the
-  audit: `workbench.anomalies` (cb) when it is there, else the fallbacks below.
+  audit: `workbench.anomalies`, with the messages in the page's language (`lang`).
 Thresholds are the organization's settings (`DocumentSettings.thresholds`), defaulting to `DEFAULTS`.
 Every departure names the records it is about.
 """
@@ -19,6 +19,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 
+from flask_babel import force_locale
 from sqlmodel import Session, select
 
 from workbench.actions import Action
@@ -27,7 +28,6 @@ from workbench.documents.models import PROCEDURE, ControlledDocument
 from workbench.documents.rules import txt
 from workbench.documents.words import role_name
 from workbench.models import Event, Membership, Organization, ProcessTemplate, Record, User
-from workbench.records import local_date
 from workbench.schedules import add_months, subject_items
 from workbench.workflow import is_final
 
@@ -341,73 +341,26 @@ def _fields(tpl: ProcessTemplate, recs: list[Record], lang: str) -> list[Departu
     return out
 
 
-# --- backfilled records and bursts (cb's workbench.anomalies when present) ---------------------------------------
+# --- backfilled records and bursts (workbench.anomalies) ---------------------------------------------------------
 
 
 def _anomalies(db, org, checks, recs, start, end, limits, lang) -> None:
+    """Backfilled records and bursts from `workbench.anomalies` (the organization's thresholds, `burst_min`
+    included), each attached to the procedure check of its process, with the message in the page's language."""
+    from workbench import anomalies
+
     by_key = {c.document.key: c for c in checks}
     key_of = {r.id: k for k, rs in recs.items() for r in rs}
-    found = external(db, org, start, end, limits)
-    if found is None:
-        found = [("backfilled", d) for d in backfilled(org, [r for rs in recs.values() for r in rs], start, end,
-                                                        int(limits["backfill_days"]), lang)]
-        found += [("burst", d) for d in bursts([r for rs in recs.values() for r in rs], start, end,
-                                                int(limits["burst_window_days"]), float(limits["burst_factor"]),
-                                                int(limits["burst_min"]), lang)]
-    for kind, dep in found:
-        per_key: dict[str, list[int]] = defaultdict(list)
-        for rid in dep.record_ids:
-            if rid in key_of:
-                per_key[key_of[rid]].append(rid)
-        for k, rids in per_key.items():
-            if k in by_key:
-                by_key[k].departures.append(Departure(kind, k, dep.message, rids, dep.severity))
-
-
-def external(db, org, start, end, limits):
-    """[(kind, anomaly)] from workbench.anomalies (owned by cb) if it is installed, else None."""
-    try:
-        from workbench import anomalies  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    out = [("backfilled", a) for a in anomalies.backfilled(db, org.id, start, end, int(limits["backfill_days"]))]
-    before = end + timedelta(days=1)  # cb's `before` is exclusive; the period's last day counts
-    out += [("burst", a) for a in anomalies.bursts(db, org.id, before, int(limits["burst_window_days"]),
-                                                   float(limits["burst_factor"]))]
-    return out
-
-
-def backfilled(org: Organization, recs: list[Record], start: date, end: date, min_days: int, lang: str) -> list[Departure]:
-    """Records created in the period whose activity date is more than `min_days` before their creation."""
-    out = []
-    for r in recs:
-        made = local_date(_aware(r.created_at), org)
-        if r.record_date and start <= made <= end and (made - r.record_date).days > min_days:
-            days = (made - r.record_date).days
-            out.append(Departure("backfilled", r.template_key,
-                                 f"补记录：活动日期 {r.record_date}，{days} 天后（{made}）才录入" if lang == "zh" else
-                                 f"Backfilled: activity on {r.record_date}, entered {days} days later ({made})",
-                                 [r.id], "medium"))
-    return out
-
-
-def bursts(recs: list[Record], start: date, end: date, window_days: int, factor: float, minimum: int,
-           lang: str) -> list[Departure]:
-    """Records created in the `window_days` before `end` (the audit) at more than `factor` times the period's
-    usual rate for the same length of time (and at least `minimum` of them)."""
-    win_start = _day_end(end) - timedelta(days=window_days)
-    per_key: dict[str, list[Record]] = defaultdict(list)
-    for r in recs:
-        per_key[r.template_key].append(r)
-    out = []
-    for key, rs in per_key.items():
-        late = [r for r in rs if win_start < _aware(r.created_at) <= _day_end(end)]
-        before = [r for r in rs if _day_start(start) <= _aware(r.created_at) <= win_start]
-        span = max(1, (win_start - _day_start(start)).days)
-        usual = len(before) * window_days / span
-        if len(late) >= minimum and len(late) > factor * max(usual, 1.0):
-            out.append(Departure("burst", key,
-                                 f"审核前 {window_days} 天内集中录入 {len(late)} 条记录（平时约 {usual:.1f} 条）" if lang == "zh" else
-                                 f"{len(late)} records created in the {window_days} days before the audit (usually about {usual:.1f})",
-                                 [r.id for r in late], "high"))
-    return out
+    found = [("backfilled", a) for a in anomalies.backfilled(db, org.id, start, end, int(limits["backfill_days"]))]
+    before = end + timedelta(days=1)  # `before` is exclusive; the period's last day counts
+    found += [("burst", a) for a in anomalies.bursts(db, org.id, before, int(limits["burst_window_days"]),
+                                                     float(limits["burst_factor"]), minimum=int(limits["burst_min"]))]
+    with force_locale("en" if lang == "en" else "zh_CN"):
+        for kind, dep in found:
+            per_key: dict[str, list[int]] = defaultdict(list)
+            for rid in dep.record_ids:
+                if rid in key_of:
+                    per_key[key_of[rid]].append(rid)
+            for k, rids in per_key.items():
+                if k in by_key:
+                    by_key[k].departures.append(Departure(kind, k, dep.message, rids, dep.severity))
