@@ -156,6 +156,31 @@ def test_upload_and_download(app, world, db, api):
                       data={"file": (io.BytesIO(pdf), "x.pdf")}, content_type="multipart/form-data"), 404)
 
 
+def test_chinese_attachment_names_download_with_rfc_5987_names_in_api_and_ui(app, world, db, api, client_for):
+    """Werkzeug's send_file writes the Content-Disposition: an ASCII fallback plus filename*=UTF-8''…, which an
+    RFC 6266 parser (filename* first) decodes back to the stored name, in the API and in the web application."""
+    import io
+
+    from werkzeug.http import parse_options_header
+
+    w = api.token("member", "read,write")
+    rid = api.post(f"{BASE}/processes/kitchen-sink/records", json={"data": GOOD}, headers=w).get_json()["id"]
+    pdf = b"%PDF-1.4\n%\xe2\xe3\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+    name = "校准证书 2026年 (第1版);v2.pdf"
+    up = api.post(f"{BASE}/records/{rid}/attachments/certificate", headers={**w, "If-Match": "1"},
+                  data={"file": (io.BytesIO(pdf), name)}, content_type="multipart/form-data")
+    assert up.status_code == 200, up.get_data(as_text=True)
+    att = db.exec(select(Attachment).where(Attachment.record_id == rid)).one()
+    assert att.filename == name
+    for resp in (api.get(f"{BASE}/attachments/{att.id}", headers=w),
+                 client_for("member").get(f"/o/acme/attachments/{att.id}")):
+        assert resp.status_code == 200 and resp.data == pdf
+        cd = resp.headers["Content-Disposition"]
+        assert cd.startswith("attachment;") and "filename*=UTF-8''" in cd and cd.isascii(), cd
+        assert parse_options_header(cd) == ("attachment", {"filename": name}), cd
+    assert api.get(f"{BASE}/attachments/{att.id}", headers=w).headers["Digest"] == f"sha-256={att.sha256}"
+
+
 def test_invalid_input_is_a_problem_with_field_paths_in_zh_and_en(app, world, api):
     w = api.token("member", "read,write")
     url = f"{BASE}/processes/kitchen-sink/records"

@@ -7,9 +7,10 @@ scope (`need`). E-signatures need the password in the UI: the API refuses any tr
 """
 from __future__ import annotations
 
+import io
 from functools import wraps
 
-from flask import Blueprint, Flask, Response, g, jsonify, request
+from flask import Blueprint, Flask, g, jsonify, request, send_file
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlmodel import select
@@ -116,6 +117,13 @@ def _record(record_id: int) -> Record:
     return rec
 
 
+def _submit(tpl, sub: svc.Submission, status: int, record: Record | None = None):
+    """Create (record=None) or edit through the record service in one transaction; the record, or 422."""
+    with transaction() as db:
+        result = svc.submit(db, g.org, tpl, sub, current_user, record=record, lang=lang(), tz=records.zone(g.org))
+    return _saved(result, status)
+
+
 def _saved(result, status: int):
     if isinstance(result, svc.Invalid):
         return problems.problem(422, _("Some fields are not valid."), errors=result.errors)
@@ -177,10 +185,7 @@ def list_records(org: str, key: str):
 @need("write")
 def create_record(org: str, key: str):
     tpl = _process(key)
-    sub = _submission(tpl, _json_body(), None)
-    with transaction() as db:
-        result = svc.submit(db, g.org, tpl, sub, current_user, lang=lang(), tz=records.zone(g.org))
-    return _saved(result, 201)
+    return _submit(tpl, _submission(tpl, _json_body(), None), 201)
 
 
 @bp.get("/o/<org>/records/<int:record_id>")
@@ -210,10 +215,7 @@ def edit_record(org: str, record_id: int):
     base = _if_match()
     body = _json_body()
     tpl = records.version_of(get_session(), rec)
-    sub = _submission(tpl, body, base)
-    with transaction() as db:
-        result = svc.submit(db, g.org, tpl, sub, current_user, record=rec, lang=lang(), tz=records.zone(g.org))
-    return _saved(result, 200)
+    return _submit(tpl, _submission(tpl, body, base), 200, record=rec)
 
 
 @bp.post("/o/<org>/records/<int:record_id>/transitions")
@@ -250,16 +252,10 @@ def download(org: str, attachment_id: int):
     if att is None or att.org_id != g.org.id or att.record_id is None:
         raise NotFound(_("No such file."))
     _record(att.record_id)
-    resp = Response(att.content, mimetype="application/octet-stream")
-    resp.headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{attachments_quote(att.filename)}"
+    resp = send_file(io.BytesIO(att.content), mimetype="application/octet-stream", as_attachment=True,
+                     download_name=att.filename, etag=att.sha256)
     resp.headers["Digest"] = f"sha-256={att.sha256}"
     return resp
-
-
-def attachments_quote(name: str) -> str:
-    from urllib.parse import quote
-
-    return quote(name, safe="")
 
 
 @bp.post("/o/<org>/records/<int:record_id>/attachments/<field>")
@@ -279,9 +275,7 @@ def upload(org: str, record_id: int, field: str):
     values = forms.flatten(tpl.body["schema"], rec.data, records.zone(g.org))
     sub = svc.Submission(MultiDict(values), uploads={field: svc.Upload(up.filename, up.read(svc.DEFAULT_MAX_BYTES + 1))},
                          comment=request.form.get("comment", ""), base_revision=base)
-    with transaction() as db:
-        result = svc.submit(db, g.org, tpl, sub, current_user, record=rec, lang=lang(), tz=records.zone(g.org))
-    return _saved(result, 200)
+    return _submit(tpl, sub, 200, record=rec)
 
 
 # --- events -------------------------------------------------------------------------------------------------------
