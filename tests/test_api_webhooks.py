@@ -82,6 +82,10 @@ def test_record_events_reach_a_failing_receiver_once_and_signed(app, world, db, 
         for headers, body in got:
             want = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
             assert hmac.compare_digest(headers["X-Workbench-Signature"], want)
+            payload = json.loads(body)
+            assert payload["payload_version"] == 1 and headers["X-Workbench-Payload-Version"] == "1"
+            assert set(payload) == {"payload_version", "webhook_id", "event", "record_id", "process", "revision",
+                                    "state"}, "version 1's shape (docs/api.md): a change of shape raises the version"
     finally:
         srv.shutdown()
 

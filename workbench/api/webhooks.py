@@ -1,6 +1,10 @@
 """Webhooks out (issue #14 part 3): organization admins register URLs; record events (created, edited,
 transitioned, signed) are queued in the outbox (retries with back-off, visible failures, deduplicated) and
-delivered by the `webhook` channel with `X-Workbench-Signature: sha256=HMAC-SHA256(secret, body)`."""
+delivered by the `webhook` channel with `X-Workbench-Signature: sha256=HMAC-SHA256(secret, body)`.
+
+Every payload says its shape's version (`payload_version`, also the `X-Workbench-Payload-Version` header): a
+receiver can tell a shape it knows from a newer one. Version 1 is the shape below; a field added later keeps
+the version, a field renamed, removed or re-typed raises it (docs/api.md)."""
 from __future__ import annotations
 
 import secrets
@@ -15,6 +19,7 @@ from workbench.errors import NotFound, UserError
 from workbench.models import Organization, Record
 
 KINDS = ("created", "edited", "transitioned", "signed")
+PAYLOAD_VERSION = 1
 
 
 def register(db: Session, org: Organization, url: str, user) -> OrgWebhook:
@@ -50,7 +55,7 @@ def emit(db: Session, rec: Record, kind: str) -> int:
     """Queue `kind` for the record (its current revision and state) to every active webhook of its organization."""
     n = 0
     for hook in of(db, rec.org_id):
-        payload = {"webhook_id": hook.id, "event": kind, "record_id": rec.id, "process": rec.template_key,
+        payload = {"payload_version": PAYLOAD_VERSION, "webhook_id": hook.id, "event": kind, "record_id": rec.id, "process": rec.template_key,
                    "revision": rec.revision, "state": rec.state}
         key = f"wh:{hook.id}:{kind}:{rec.id}:{rec.revision}:{rec.state}"
         n += outbox.enqueue(db, "webhook", hook.url, payload, key, org_id=rec.org_id)

@@ -5,7 +5,8 @@
 - dingtalk (钉钉 custom robot): POST {"msgtype": "markdown", "markdown": {"title": …, "text": …}}; with a 加签
   secret the URL gets `&timestamp=T&sign=S`, S = urlencode(base64(HMAC-SHA256(secret, f"{T}\\n{secret}"))).
 - webhook: POST the JSON payload with `X-Workbench-Signature: sha256=<hex HMAC-SHA256(secret, body)>`,
-  `X-Workbench-Timestamp` and `X-Workbench-Delivery` (the dedupe key: receivers can drop repeats).
+  `X-Workbench-Timestamp` and `X-Workbench-Delivery` (the dedupe key: receivers can drop repeats); an
+  organization's webhook also `X-Workbench-Payload-Version` (the body's `payload_version`).
 """
 from __future__ import annotations
 
@@ -115,12 +116,13 @@ def send_webhook(row: Outbox) -> None:
     pref = get_session().exec(select(NotifyPref).where(NotifyPref.user_id == row.payload.get("user_id"))).first()
     body = json.dumps(row.payload, ensure_ascii=False, sort_keys=True).encode()
     secret = pref.webhook_secret if pref else ""
+    headers = {"X-Workbench-Timestamp": str(int(time.time())), "X-Workbench-Delivery": row.dedupe_key}
     if "webhook_id" in row.payload:  # an organization's webhook (workbench.api.webhooks)
         from workbench.api.webhooks import secret_for
 
         secret = secret_for(get_session(), row.payload["webhook_id"]) or ""
-    _post(row.target, body, {"X-Workbench-Signature": signature(secret, body),
-                             "X-Workbench-Timestamp": str(int(time.time())), "X-Workbench-Delivery": row.dedupe_key})
+        headers["X-Workbench-Payload-Version"] = str(row.payload.get("payload_version", 1))  # queued before: v1
+    _post(row.target, body, {"X-Workbench-Signature": signature(secret, body), **headers})
 
 
 __all__ = ["DeliveryError", "Session", "send"]
