@@ -139,6 +139,35 @@ def test_create_list_edit_transition_events(app, world, db, api):
     assert all(b["prev_hash"] == a["hash"] for a, b in zip(chain, chain[1:]))
 
 
+def test_record_list_takes_the_ui_lists_filters(app, world, db, api, client_for):
+    """The API's list is the UI's `listing.ListQuery`: text search, state, creator, record-date range, field
+    filters (choice, boolean, date range), sort and direction give the same records in both."""
+    import re
+
+    w, m = api.token("member", "read,write"), api.token("manager", "read,write")
+    made = {}
+    for name, data, h in (("a", {**GOOD, "batch_no": "ALPHA-1", "inspected_on": "2026-01-10", "first_article": True,
+                                 "shift": "day"}, w),
+                          ("b", {**GOOD, "batch_no": "BETA-2", "inspected_on": "2026-02-10", "shift": "night"}, w),
+                          ("c", {**GOOD, "batch_no": "GAMMA-3", "inspected_on": "2026-03-10", "shift": "day"}, m)):
+        resp = api.post(f"{BASE}/processes/kitchen-sink/records", json={"data": data}, headers=h)
+        assert resp.status_code == 201, resp.get_data(as_text=True)
+        made[name] = resp.get_json()["id"]
+    api.post(f"{BASE}/records/{made['c']}/transitions", json={"name": "submit"}, headers=m)
+    a, b, c = made["a"], made["b"], made["c"]
+    ui = client_for("member")
+    cases = {"q=BETA": [b], "state=submitted": [c], f"by={world.users['manager'].id}": [c],
+             "from=2026-02-01&to=2026-03-31&sort=date&dir=asc": [b, c], "f.shift=night": [b],
+             "f.first_article=true": [a], "f.inspected_on.from=2026-01-01&f.inspected_on.to=2026-02-28&dir=asc": [a, b],
+             "sort=batch_no&dir=asc": [a, b, c], "sort=batch_no&dir=desc": [c, b, a]}
+    for query, want in cases.items():
+        got = api.get(f"{BASE}/processes/kitchen-sink/records?{query}", headers=w).get_json()
+        assert [r["id"] for r in got["items"]] == want and got["total"] == len(want), (query, got)
+        page = ui.get(f"/o/acme/p/kitchen-sink/?{query}").get_data(as_text=True)
+        shown = list(dict.fromkeys(int(i) for i in re.findall(r'href="/o/acme/r/(\d+)"', page)))
+        assert shown == want, (query, shown)
+
+
 def test_upload_and_download(app, world, db, api):
     w = api.token("member", "read,write")
     rid = api.post(f"{BASE}/processes/kitchen-sink/records", json={"data": GOOD}, headers=w).get_json()["id"]

@@ -37,7 +37,8 @@ def paths() -> dict:
                                        "responses": _ok("#/components/schemas/ProcessList")}},
         "/o/{org}/processes/{key}/records": {
             "get": {"operationId": "listRecords", "parameters": [
-                ORG, KEY, _p("q", "query"), _p("state", "query"), _p("from", "query", {"type": "string", "format": "date"}),
+                ORG, KEY, _p("q", "query"), _p("state", "query"), _p("by", "query", {"type": "integer"}),
+                _p("from", "query", {"type": "string", "format": "date"}),
                 _p("to", "query", {"type": "string", "format": "date"}), _p("sort", "query"),
                 _p("dir", "query", {"type": "string", "enum": ["asc", "desc"]}),
                 _p("page", "query", {"type": "integer", "minimum": 1, "maximum": 100000}),

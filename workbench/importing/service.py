@@ -4,8 +4,10 @@ service's own checks (`services.records.check`: parse, links, JSON Schema…); `
 only the errors and the first PREVIEW_ROWS rows, `commit` re-streams the file and creates every record in the
 caller's transaction, or raises `ImportInvalid` (the caller rolls back: all or nothing).
 
-Memory: the first sheet streams; the repeating-rows sheets are read into memory grouped by record number before
-it (bounded by reader.MAX_ROWS)."""
+A record number used twice in the first sheet is an error at its second row (it would leave that record without its
+repeating rows). Memory: every sheet streams; the repeating rows and the record numbers seen go to a temporary
+on-disk index (`importing.index`), and the preview keeps at most MAX_ERRORS errors and PREVIEW_ROWS sample rows,
+so the Python heap does not grow with the rows (what openpyxl itself keeps per row: docs/import.md)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -19,7 +21,7 @@ from werkzeug.datastructures import MultiDict
 from forms.values import ROW
 from workbench import records
 from workbench.errors import UserError
-from workbench.importing import cells, mapping, reader
+from workbench.importing import cells, index, mapping, reader
 from workbench.importing.files import Stored
 from workbench.models import Organization, ProcessTemplate
 from workbench.services import records as service
@@ -72,10 +74,9 @@ def _where(col: mapping.Column) -> str:
     return f"{mapping.letter(col.index)} {col.header}"
 
 
-def _repeating(book: list[reader.Sheet], tpl: ProcessTemplate, out: Preview):
-    """{record no: [(array path, sheet, row no, {path: (column, [values])})]} from the repeating-rows sheets."""
+def _repeating(book: list[reader.Sheet], tpl: ProcessTemplate, out: Preview, idx: index.Index) -> None:
+    """Stream the repeating-rows sheets into the index: (record no, array path, sheet, row, {sub: (column, values)})."""
     wanted = mapping.row_fields(tpl.body["schema"])
-    groups: dict[str, list] = {}
     for sheet in book[1:]:
         target = wanted.get(mapping.norm(sheet.title)[:31])
         if target is None:
@@ -101,11 +102,10 @@ def _repeating(book: list[reader.Sheet], tpl: ProcessTemplate, out: Preview):
                     key = cells._text(v) if v is not None else ""
                     continue
                 try:
-                    vals[c.path] = (c, cells.convert(c.field, v))
+                    vals[c.path] = (_where(c), cells.convert(c.field, v))
                 except cells.CellError as e:
                     out.add(sheet.title, n, _where(c), str(e))
-            groups.setdefault(key, []).append((path, sheet.title, n, vals))
-    return groups
+            idx.add_row(key, path, sheet.title, n, vals)
 
 
 def _at(tpl: ProcessTemplate, org: Organization, data: dict) -> datetime | None:
@@ -122,10 +122,10 @@ def run(db: Session, org: Organization, tpl: ProcessTemplate, user, stored: Stor
     out = Preview(stored.sha256, stored.filename)
     tz = records.zone(org)
     try:
-        with reader.open_book(stored.path, stored.kind) as book:
+        with reader.open_book(stored.path, stored.kind) as book, index.temporary() as idx:
             if not book:
                 raise reader.Unreadable("the workbook has no sheet")
-            groups = _repeating(book, tpl, out)
+            _repeating(book, tpl, out, idx)
             main = book[0]
             known = mapping.fields(tpl.body["schema"])
             cols: list[mapping.Column] = []
@@ -138,11 +138,10 @@ def run(db: Session, org: Organization, tpl: ProcessTemplate, user, stored: Stor
                 if _blank(row):
                     continue
                 out.records += 1
-                _one(db, org, tpl, user, stored, main.title, n, row, cols, groups, out, commit, lang, tz)
-            for key, rows in groups.items():
-                for _path, sheet, n, _vals in rows:
-                    out.add(sheet, n, mapping.RECORD_NO[lang if lang in ("zh", "en") else "zh"],
-                            _("No record in the first sheet has the record number “%(no)s”.", no=key[:40]))
+                _one(db, org, tpl, user, stored, main.title, n, row, cols, idx, out, commit, lang, tz)
+            for key, sheet, n in idx.unclaimed():
+                out.add(sheet, n, mapping.RECORD_NO[lang if lang in ("zh", "en") else "zh"],
+                        _("No record in the first sheet has the record number “%(no)s”.", no=key[:40]))
     except reader.Unreadable as e:
         out.add("", 0, "", _("The file cannot be read: %(why)s", why=str(e)))
     if out.records == 0 and out.error_count == 0:
@@ -152,15 +151,16 @@ def run(db: Session, org: Organization, tpl: ProcessTemplate, user, stored: Stor
     return out
 
 
-def _one(db, org, tpl, user, stored, sheet, n, row, cols, groups, out: Preview, commit, lang, tz) -> None:
+def _one(db, org, tpl, user, stored, sheet, n, row, cols, idx: index.Index, out: Preview, commit, lang, tz) -> None:
     values = MultiDict()
     where: dict[str, tuple[str, int, str]] = {}
     bad: set[str] = set()  # paths whose cell could not be read (their validation errors would repeat it)
-    key = str(n - 1)
+    key, numbered = str(n - 1), None  # without a record number, the row's position is its key
     for c in cols:
         v = row[c.index] if c.index < len(row) else None
         if c.field is None:
-            key = cells._text(v) if v is not None and str(v).strip() else key
+            if v is not None and str(v).strip():
+                key, numbered = cells._text(v), c
             continue
         where[c.path] = (sheet, n, _where(c))
         try:
@@ -169,20 +169,25 @@ def _one(db, org, tpl, user, stored, sheet, n, row, cols, groups, out: Preview, 
         except cells.CellError as e:
             out.add(sheet, n, _where(c), str(e))
             bad.add(c.path)
-    counters: dict[str, int] = {}
-    for path, rsheet, rn, vals in groups.pop(key, []):
+    first = idx.claim(key, n)
+    twice = first is not None and numbered is not None  # the same record number again: refused, never stored
+    if twice:
+        out.add(sheet, n, _where(numbered), _("The record number “%(no)s” is already used on row %(row)s.",
+                                             no=key[:40], row=first))
+    counters: dict[str, int] = {}  # (a second number's row is still checked with the number's rows: no extra noise)
+    for path, rsheet, rn, vals in (idx.rows_of(key) if first is None or twice else ()):
         i = counters.get(path, 0)
         counters[path] = i + 1
         values.add(f"{path}.{ROW}", str(i))
         where[path] = (rsheet, rn, "")
-        for sub, (c, strs) in vals.items():
-            where[f"{path}.{i}.{sub}"] = (rsheet, rn, _where(c))
+        for sub, (col, strs) in vals.items():
+            where[f"{path}.{i}.{sub}"] = (rsheet, rn, col)
             for s in strs:
                 values.add(f"{path}.{i}.{sub}", s)
     origin = {"source": "import", "file": stored.filename, "sha256": stored.sha256, "row": n}
     sub = service.Submission(values=values, origin=origin)
     ctx = service.check(db, org, tpl, sub, user, lang=lang, tz=tz)
-    if ctx.errors or bad:
+    if ctx.errors or bad or twice:
         for path, msgs in ctx.errors.items():
             if path in bad:
                 continue
