@@ -363,3 +363,45 @@ def test_problems_speak_chinese_by_default_and_english_on_request(app, world, ap
     assert _problem(api.get(f"{BASE}/processes"), 401)["title"] == "需要身份验证"
     assert _problem(api.get(f"{BASE}/processes", headers={"Accept-Language": "en"}), 401)["title"] == \
         "Authentication required"
+
+
+def test_readme_curl_example_runs_as_written(app, world, db, api, tmp_path):
+    """The README's curl lines, replayed with the test client against a process of the shipped library: each
+    answers 2xx (the create with the template's first example as complaint.json, the edit on that record)."""
+    import re
+    import shlex
+    from pathlib import Path
+
+    from workbench.templates import shipped_library
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    block = readme.split("## REST API", 1)[1].split("```sh", 1)[1].split("```", 1)[0]
+    commands = [shlex.split(c.replace("\\\n", " ")) for c in re.findall(r"^curl .*?(?<!\\)$", block, re.M | re.S)]
+    assert len(commands) >= 3
+    tpl = shipped_library()["customer-complaint"]
+    world.add_template(tpl, world.acme)
+    h = api.token("member", "read,write")
+    complaint = {"data": tpl["examples"][0]}
+    made = None
+    for argv in commands:
+        method, headers, body, url = "GET", {}, None, None
+        it = iter(argv[1:])
+        for a in it:
+            if a == "-X":
+                method = next(it)
+            elif a == "-H":
+                k, _c, v = next(it).partition(":")
+                headers[k.strip()] = v.strip()
+            elif a == "-d":
+                assert next(it) == "@complaint.json"
+                body = complaint
+            else:
+                url = a.removeprefix("http://localhost:5000")
+        assert headers.pop("Authorization") == "Bearer $TOKEN"
+        if made is not None:
+            url = re.sub(r"/records/\d+$", f"/records/{made}", url)
+        resp = api.open(url, method=method, headers={**headers, **h}, json=body)
+        assert 200 <= resp.status_code < 300, (argv, resp.status_code, resp.get_data(as_text=True)[:300])
+        if method == "POST":
+            made = resp.get_json()["id"]
+    assert made is not None
