@@ -4,7 +4,8 @@
 fields are compared in SQL with the database's JSON operators — SQLite json_extract, PostgreSQL ->>), so a
 list of 100k records is filtered, counted and paged by the database (index ix_record_list), never in Python.
 
-    q=<text>            title, subject or any top-level text field contains it (case-insensitive)
+    q=<text>            title, subject or any top-level text value contains it (English case-insensitive, any
+                        Chinese substring; #<n> or <n>: also record n) — workbench.search, an indexed column
     state=<s>           workflow state
     by=<user id>        made by that person
     from=, to=          record date range (YYYY-MM-DD)
@@ -25,17 +26,19 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Iterator
 
-from sqlalchemy import String, cast, func, or_
+from sqlalchemy import func, or_
 from sqlmodel import Session, select
 
 from forms.widgets import display, text
 from forms.values import kind_of
-from workbench.models import ProcessTemplate, Record, User
+from workbench import search
+from workbench.models import Membership, ProcessTemplate, Record, User
 
 COLUMN_SORTS = {"date": Record.record_date, "created": Record.created_at, "updated": Record.updated_at,
                 "state": Record.state, "title": Record.title, "id": Record.id}
 DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
 BATCH = 500
+COUNT_CAP = 10_000  # a list page counts up to this many matches, then says "more than"
 
 
 def neutralise(value: Any) -> Any:
@@ -112,10 +115,11 @@ class ListQuery:
         props = self.tpl.body["schema"].get("properties") or {}
         kinds = filterable(self.tpl)
         s = select(Record).where(Record.org_id == org_id, Record.template_key == self.tpl.key)
-        if self.q:
-            like = f"%{self.q.replace('%', '').replace('_', '')}%"
-            texts = [Record.data[n].as_string().ilike(like) for n, k in kinds.items() if k == "text"]
-            s = s.where(or_(Record.title.ilike(like), Record.subject.ilike(like), cast(Record.id, String) == self.q.lstrip("#"), *texts))
+        needle = search.normalise(self.q)
+        if needle:
+            number = needle.lstrip("#")
+            match = search.Contains(Record.search_text, needle)
+            s = s.where(or_(Record.id == int(number), match) if number.isascii() and number.isdigit() and len(number) < 19 else match)
         if self.state:
             s = s.where(Record.state == self.state)
         if self.by:
@@ -144,8 +148,11 @@ class ListQuery:
         return s.order_by(column.desc() if self.desc else column.asc(), Record.id.desc() if self.desc else Record.id.asc())
 
 
-def count(db: Session, stmt) -> int:
-    return db.exec(select(func.count()).select_from(stmt.order_by(None).subquery())).one()
+def count(db: Session, stmt, cap: int | None = None) -> int:
+    """The number of rows `stmt` selects; with `cap`, at most cap + 1 (the database stops counting there, so a
+    filter that only JSON can answer does not read the whole process to say "more than cap")."""
+    stmt = stmt.order_by(None) if cap is None else stmt.order_by(None).with_only_columns(Record.id).limit(cap + 1)
+    return db.exec(select(func.count()).select_from(stmt.subquery())).one()
 
 
 def stream(engine, stmt) -> Iterator[Record]:
@@ -240,7 +247,8 @@ def xlsx_file(head, rows, sub_head, sub_rows, title: str) -> tempfile.SpooledTem
 
 
 def people(db: Session, org_id: int) -> list[tuple[int, str]]:
-    """Who made records in this organization (for the "made by" filter)."""
-    ids = db.exec(select(Record.created_by).where(Record.org_id == org_id, Record.created_by.is_not(None))
-                  .group_by(Record.created_by)).all()
-    return [(u.id, u.name) for u in db.exec(select(User).where(User.id.in_(list(ids) or [0])).order_by(User.name)).all()]
+    """Who can make records in this organization (its members other than auditors), for the "made by" filter.
+    Read from the memberships, not by grouping the organization's records (a scan of every record). Someone
+    who left is still found by `by=<id>`, not offered in the list."""
+    ids = select(Membership.user_id).where(Membership.org_id == org_id, Membership.role != "auditor")
+    return [(u.id, u.name) for u in db.exec(select(User).where(User.id.in_(ids)).order_by(User.name)).all()]
