@@ -14,6 +14,7 @@ from sqlmodel import Session, select
 from werkzeug.datastructures import MultiDict
 
 from tests.conftest import World, login
+from tests.test_org_backup import _export, _import, _target, source  # noqa: F401 (fixture)
 from tests.test_postgres import pg_app, pg_url  # noqa: F401 (fixtures)
 from tests.test_scale_shape import page_shape, scaled  # noqa: F401 (fixture)
 from workbench import listing, records, search
@@ -73,6 +74,10 @@ def test_search_on_postgres(pg_app):  # noqa: F811
         check_search(db, World(db))
         assert db.execute(text("SELECT 1 FROM pg_indexes WHERE indexname = 'ix_record_search_trgm'")).first(), \
             "pg_trgm is part of Debian's postgresql package: the GIN index should exist"
+        db.execute(text("SET LOCAL enable_seqscan = off"))
+        plan = " ".join(r[0] for r in db.execute(text("EXPLAIN SELECT id FROM record WHERE search_text LIKE :p"),
+                                                    {"p": "%alpha%"}))
+        assert "ix_record_search_trgm" in plan, plan
 
 
 def check_backfill(db, world) -> None:
@@ -164,3 +169,33 @@ def test_export_of_a_searched_list_holds_the_lists_rows(app, db, world, client_f
         assert sorted(row[0] for row in main.iter_rows(min_row=2, values_only=True)) == want, qs
         r = c.get("/o/acme/p/production-inspection/export.csv", query_string=qs)
         assert sorted(int(x[0]) for x in list(csv.reader(io.StringIO(r.data.decode("utf-8-sig"))))[1:]) == want, qs
+
+
+def test_an_archive_without_search_text_is_searchable_after_restore(app, source, tmp_path):  # noqa: F811
+    """Archives written before migration 0019 have no record.search_text: the restore computes it."""
+    import hashlib
+    import json
+    import zipfile
+
+    path = _export(app, tmp_path)
+    old = tmp_path / "old.zip"
+    with zipfile.ZipFile(path) as zin, zipfile.ZipFile(old, "w") as zout:
+        manifest = json.loads(zin.read("manifest.json"))
+        for info in zin.infolist():
+            data = zin.read(info)
+            if info.filename == "tables/record.jsonl":
+                rows = [json.loads(x) for x in data.decode().splitlines()]
+                assert all(r.pop("search_text") for r in rows)
+                data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode()
+                manifest["sha256"][info.filename] = hashlib.sha256(data).hexdigest()
+            if info.filename != "manifest.json":
+                zout.writestr(info, data)
+        zout.writestr("manifest.json", json.dumps(manifest))
+    target = _target(tmp_path)
+    out = _import(target, old)
+    assert out.exit_code == 0, out.output
+    with Session(target.extensions["workbench.engine"]) as db:
+        tpl = db.exec(select(listing.ProcessTemplate)).first()
+        org_id = db.exec(select(Record.org_id)).first()
+        assert all(r.search_text for r in db.exec(select(Record)).all())
+        assert len(_ids(db, org_id, tpl, q="毛刺")) == 1
