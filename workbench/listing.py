@@ -144,7 +144,7 @@ class ListQuery:
                 s = s.where(col.as_string().ilike(f"%{value}%"))
         column = COLUMN_SORTS.get(self.sort)
         if column is None:
-            column = Record.data[self.sort].as_string() if props.get(self.sort, {}).get("type") != "number" else Record.data[self.sort].as_float()
+            column = Record.data[self.sort].as_string() if props.get(self.sort, {}).get("type") not in ("number", "integer") else Record.data[self.sort].as_float()
         return s.order_by(column.desc() if self.desc else column.asc(), Record.id.desc() if self.desc else Record.id.asc())
 
 
