@@ -43,7 +43,7 @@ def check_page(page, base, name, phone, console):
     assert axe_serious(page, base, console) == [], name
 
 
-@pytest.mark.parametrize("viewport,locale", [("phone", "zh-CN"), ("desktop", "en")])
+@pytest.mark.parametrize("viewport,locale", [("phone", "zh-CN"), ("desktop", "en"), ("phone", "en"), ("desktop", "zh-CN")])
 def test_daily_walk(app, world, viewport, locale):
     zh = locale.startswith("zh")
     phone = viewport == "phone"
@@ -129,6 +129,14 @@ def test_daily_walk(app, world, viewport, locale):
                 assert len(s.exec(select(Event).where(Event.record_id == i, Event.action == "sign")).all()) == 1
         page.goto(base + f"/o/acme/r/{rid}/print")
         check_page(page, base, f"{tag}-7-print", phone, console)
+
+        # --- the list finds the new inspection by part of its batch number, whatever the case ----------------
+        page.goto(base + "/o/acme/p/production-inspection/")
+        page.fill("input[name=q]", "b261202")
+        page.click("form.filters button[type=submit]")
+        page.wait_for_load_state("networkidle")
+        assert page.locator(f"table.data a[href$='/r/{rid}']").count() >= 1
+        assert page.locator("input[name=ids]").count() == 1
 
         # --- a list filtered by result exports to xlsx ------------------------------------------------------
         page.goto(base + "/o/acme/p/production-inspection/")
