@@ -182,19 +182,36 @@ def main(n: int) -> None:
     def verify(db):
         integrity.verify_org(db, org_id)
 
+    def list_query(qs: str):
+        """The list's own SQL (workbench.listing: capped count + one page), without the page around it."""
+        from urllib.parse import parse_qsl
+
+        from werkzeug.datastructures import MultiDict
+
+        from workbench import library, listing
+
+        def go(db):
+            args = MultiDict(parse_qsl(qs))
+            tpl = library.adopted(db, db.get(Organization, org_id), list_key)
+            stmt = listing.ListQuery.from_args(tpl, args).select(org_id)
+            listing.count(db, stmt, cap=listing.COUNT_CAP)
+            db.exec(stmt.offset((int(args.get("page", 1)) - 1) * 50).limit(50)).all()
+        return in_session(go)
+
     lp = f"/o/demo/p/{list_key}/"
     lsql = "SELECT id, title, state, record_date FROM record WHERE org_id=:o AND template_key=:k "
-    ops = [
-        ("GET list: search one batch no", get(lp + "?q=B0001234"),
-         sql(lsql + "AND title = 'B0001234' LIMIT 50", o=org_id, k=list_key)),
-        ("GET list: search 传动轴 (common)", get(lp + "?q=传动轴"),
-         sql(lsql + "ORDER BY record_date DESC, id DESC LIMIT 50", o=org_id, k=list_key)),
-        ("GET list: search 'zzq' (no match)", get(lp + "?q=zzq"),
-         sql(lsql + "AND title = 'zzq' LIMIT 50", o=org_id, k=list_key)),
-        ("GET list: sort by inspected_at", get(lp + "?sort=inspected_at&dir=desc"),
-         sql(lsql + "ORDER BY record_date DESC, id DESC LIMIT 50", o=org_id, k=list_key)),
-        ("GET list: f.result=pass, page 50", get(lp + "?f.result=pass&page=50"),
-         sql(lsql + "ORDER BY record_date DESC, id DESC LIMIT 50 OFFSET 2450", o=org_id, k=list_key)),
+    ops = []
+    for label, qs, ref in [
+            ("search one batch no", "q=B0001234", "AND title = 'B0001234' LIMIT 50"),
+            ("search 传动轴 (common)", "q=传动轴", "ORDER BY record_date DESC, id DESC LIMIT 50"),
+            ("search 传动 (2 chars)", "q=传动", "ORDER BY record_date DESC, id DESC LIMIT 50"),
+            ("search 'zzq' (no match)", "q=zzq", "AND title = 'zzq' LIMIT 50"),
+            ("sort by inspected_at", "sort=inspected_at&dir=desc", "ORDER BY record_date DESC, id DESC LIMIT 50"),
+            ("f.result=pass, page 50", "f.result=pass&page=50", "ORDER BY record_date DESC, id DESC LIMIT 50 OFFSET 2450"),
+            ("f.result=fail (rare), page 1", "f.result=fail", "ORDER BY record_date DESC, id DESC LIMIT 50")]:
+        reference = sql(lsql + ref, o=org_id, k=list_key)
+        ops += [(f"GET list: {label}", get(lp + "?" + qs), reference), (f"list SQL: {label}", list_query(qs), reference)]
+    ops += [
         ("GET dashboard", get("/o/demo/"),
          sql("SELECT template_key, subject, max(due_date), max(record_date), count(*) FROM record "
              "WHERE org_id=:o GROUP BY template_key, subject", o=org_id)),

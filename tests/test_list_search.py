@@ -248,3 +248,20 @@ POSTGRES_CHECKS = {"search": check_search, "backfill": check_backfill, "filters 
 def test_on_postgres(pg_app, check):  # noqa: F811
     with Session(pg_app.extensions["workbench.engine"], expire_on_commit=False) as db:
         POSTGRES_CHECKS[check](db, World(db))
+
+
+def test_a_common_word_is_planned_from_the_list_index_with_the_same_rows(app, db, world, monkeypatch):
+    """SQLite: a query matching at least search.COMMON records walks the list's index ("+id IN …") instead of
+    starting from its matches; the rows and their order are the same."""
+    tpl, r1, r2, r3 = _three(db, world)
+    monkeypatch.setattr(search, "COMMON", 2)
+    # matches counted over the instance (the other organization has a 输出轴 / alpha too); one character: no index
+    for q, common in {"轴": False, "输出轴": True, "b-b": False, "alpha": True, "zzz": False}.items():
+        args = MultiDict({"q": q, "sort": "title", "dir": "asc"})
+        rare = listing.ListQuery.from_args(tpl, args)
+        planned = listing.ListQuery.from_args(tpl, args, db)
+        assert planned.common == common, q
+        assert [r.id for r in db.exec(planned.select(world.acme.id)).all()] == \
+            [r.id for r in db.exec(rare.select(world.acme.id)).all()], q
+    compiled = lambda q: str(listing.ListQuery.from_args(tpl, MultiDict({"q": q}), db).select(1).compile(db.get_bind()))  # noqa: E731
+    assert "+record.id IN" in compiled("alpha") and "+record.id IN" not in compiled("b-b")

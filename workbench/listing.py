@@ -80,12 +80,15 @@ class ListQuery:
     sort: str = "date"
     desc: bool = True
     bad_dates: bool = False
+    common: bool = False  # the search matches many records (workbench.search.is_common): plan from the list's index
 
     @classmethod
-    def from_args(cls, tpl: ProcessTemplate, args) -> "ListQuery":
+    def from_args(cls, tpl: ProcessTemplate, args, db: Session | None = None) -> "ListQuery":
+        """`db`: look at the search index once to plan a search (SQLite; without it the plan suits rare words)."""
         kinds = filterable(tpl)
         lq = cls(tpl, q=(args.get("q") or "").strip()[:200], state=(args.get("state") or "")[:32],
                  by=args.get("by", type=int), sort=args.get("sort") or "date", desc=args.get("dir", "desc") != "asc")
+        lq.common = db is not None and search.is_common(db, search.normalise(lq.q))
         lq.date_from, lq.date_to = _iso_date(args.get("from", "")), _iso_date(args.get("to", ""))
         lq.bad_dates = bool((args.get("from") and not lq.date_from) or (args.get("to") and not lq.date_to))
         for key, value in args.items():
@@ -118,7 +121,7 @@ class ListQuery:
         needle = search.normalise(self.q)
         if needle:
             number = needle.lstrip("#")
-            match = search.Contains(Record.search_text, needle)
+            match = search.Contains(Record.search_text, needle, self.common)
             s = s.where(or_(Record.id == int(number), match) if number.isascii() and number.isdigit() and len(number) < 19 else match)
         if self.state:
             s = s.where(Record.state == self.state)

@@ -47,8 +47,8 @@ class Contains(ColumnElement):
     inherit_cache = False
     _is_implicitly_boolean = True  # a predicate: never rendered as "(…) = 1"
 
-    def __init__(self, column, query: str):
-        self.column, self.query = column, query
+    def __init__(self, column, query: str, common: bool = False):
+        self.column, self.query, self.common = column, query, common
 
 
 @compiles(Contains)
@@ -62,9 +62,27 @@ def _contains_fts(element: Contains, compiler, **kw) -> str:
         return _contains_like(element, compiler, **kw)
     from sqlalchemy import bindparam
 
-    phrase = compiler.process(bindparam("search_phrase", '"' + element.query.replace('"', '""') + '"', unique=True), **kw)
+    match = compiler.process(bindparam("search_phrase", phrase(element.query), unique=True), **kw)
     rid = compiler.process(element.column.table.c.id, **kw)
-    return f"{rid} IN (SELECT rowid FROM record_search WHERE record_search MATCH {phrase})"
+    # common (see `is_common`): "+" keeps SQLite from driving the query by the matches (thousands of row reads,
+    # then a sort); it walks the list index in order and stops at the page / the count's cap instead
+    return f"{'+' if element.common else ''}{rid} IN (SELECT rowid FROM record_search WHERE record_search MATCH {match})"
+
+
+COMMON = 2000  # matches over the whole instance from which a query counts as common
+
+
+def phrase(query: str) -> str:
+    return '"' + query.replace('"', '""') + '"'
+
+
+def is_common(db, query: str) -> bool:
+    """SQLite: does the query match at least COMMON records (of any organization)? One cheap look at the FTS
+    index (it stops at COMMON). Rare: the query starts from the few matches; common: from the list's index."""
+    if db.get_bind().dialect.name != "sqlite" or len(query) < MIN_INDEXED:
+        return False
+    probe = sql_text("SELECT count(*) FROM (SELECT 1 FROM record_search WHERE record_search MATCH :p LIMIT :n)")
+    return db.execute(probe, {"p": phrase(query), "n": COMMON}).scalar_one() >= COMMON
 
 
 def backfill(conn, org_id: int | None = None) -> int:

@@ -124,7 +124,7 @@ def list_records(org, key):
 
     tpl = _process_or_404(key)
     db = get_session()
-    lq = listing.ListQuery.from_args(tpl, request.args)
+    lq = listing.ListQuery.from_args(tpl, request.args, db)
     stmt = lq.select(g.org.id)
     total = listing.count(db, stmt, cap=listing.COUNT_CAP)  # COUNT_CAP + 1: "more than COUNT_CAP"
     more = total > listing.COUNT_CAP
