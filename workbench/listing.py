@@ -13,6 +13,13 @@ list of 100k records is filtered, counted and paged by the database (index ix_re
     f.<field>.from/.to  date / date-time field range
     sort=<key>, dir=asc|desc   key: id, title, date, state, created, updated, or a field name
 
+What is fast at 100k records in one process (bench/scale.py "list SQL" rows): the default date order (index
+ix_record_list, the page stops after 50), search (the FTS5 / pg_trgm index of record.search_text), filters that
+match often (the date-ordered walk stops at the page), and the count, which stops at COUNT_CAP ("more than
+10,000"). What still reads every record of the process: sorting by a template field or by title / state /
+updated (no index can serve every field of every template; about 1 s at 100k on SQLite), a filter on a JSON
+field that matches rarely, and deep pages (OFFSET).
+
 Exports stream (csv: UTF-8 with BOM; xlsx: openpyxl write-only into a temporary file) in batches, so memory
 stays constant; repeating rows go to a second sheet keyed by record number. Any text cell starting with
 = + - @ (or a tab / carriage return) gets a leading apostrophe, so a spreadsheet never runs it as a formula.

@@ -53,7 +53,9 @@ class Contains(ColumnElement):
 
 @compiles(Contains)
 def _contains_like(element: Contains, compiler, **kw) -> str:
-    return compiler.process(element.column.contains(element.query, autoescape=True), **kw)
+    # one bound pattern (not '%' || :q || '%'), so PostgreSQL's planner sees it whole for the trigram index
+    pattern = "%" + element.query.replace("/", "//").replace("%", "/%").replace("_", "/_") + "%"
+    return compiler.process(element.column.like(pattern, escape="/"), **kw)
 
 
 @compiles(Contains, "sqlite")
