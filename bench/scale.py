@@ -26,6 +26,12 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import text  # noqa: E402
 
 REPEAT = int(os.environ.get("BENCH_REPEAT", "5"))
+LIST_KEY = "production-inspection"
+# BENCH_LIST_RECORDS=M: M of the N records go to the list process (the record-list operations then run on a
+# process of M records); the rest are spread over the other processes. BENCH_OPS=word: only operations whose
+# name contains it.
+LIST_RECORDS = int(os.environ.get("BENCH_LIST_RECORDS", "0"))
+ONLY = os.environ.get("BENCH_OPS", "")
 
 
 def populate(db, org, user, n: int, chunk: int = 2000, scheme: int | None = None) -> int:
@@ -38,9 +44,11 @@ def populate(db, org, user, n: int, chunk: int = 2000, scheme: int | None = None
 
     tpls = [t for t in library.processes(db, org) if t.body.get("examples")]
     today = date.today()
-    share, rest = divmod(n, len(tpls))
+    big = min(n, LIST_RECORDS)
+    others = [t for t in tpls if t.key != LIST_KEY] if big else tpls
+    share, rest = divmod(n - big, len(others))
     for k, tpl in enumerate(tpls):
-        count = share + (1 if k < rest else 0)
+        count = big if big and tpl.key == LIST_KEY else share + (1 if others.index(tpl) < rest else 0)
         validator = record_validator(tpl.body["schema"])
         cache: dict[int, dict] = {}
 
@@ -50,6 +58,8 @@ def populate(db, org, user, n: int, chunk: int = 2000, scheme: int | None = None
             if day not in cache:
                 d = record_from_example(tpl.body, ex, today - timedelta(days=day))
                 cache[day] = d if validator.is_valid(d) else ex
+            if "batch_no" in cache[day]:  # distinct batch numbers, so a search can look for one record
+                return {**cache[day], "batch_no": f"B{i:07d}"}
             return cache[day]
 
         if count:
@@ -125,15 +135,16 @@ def main(n: int) -> None:
         sample = db.exec(select(Sample).where(Sample.engagement_id == e.id)).first() if e else None
         nc = db.exec(select(Record).where(Record.org_id == org.id, Record.template_key == "nonconforming-output")
                      .order_by(Record.id)).first()
-        list_key = "production-inspection"
+        list_key = LIST_KEY
         tpl_id = db.exec(select(Record.template_id).where(Record.org_id == org.id, Record.template_key == list_key)).first()
         org_id, eid = org.id, e.id if e else None
 
-    with trail.snapshot(engine) as s:  # proof: the generated history is chain-valid
-        t0 = time.perf_counter()
-        v = integrity.verify_org(s, org_id)
-        print(f"streaming verification: ok={v.ok}, {v.events} events, {len(v.problems)} problems, "
-              f"{time.perf_counter() - t0:.1f} s" + (f"; first: {v.problems[0]}" if v.problems else ""))
+    if not ONLY:
+        with trail.snapshot(engine) as s:  # proof: the generated history is chain-valid
+            t0 = time.perf_counter()
+            v = integrity.verify_org(s, org_id)
+            print(f"streaming verification: ok={v.ok}, {v.events} events, {len(v.problems)} problems, "
+                  f"{time.perf_counter() - t0:.1f} s" + (f"; first: {v.problems[0]}" if v.problems else ""))
 
     client = app.test_client()
     client.post("/login", data={"email": "manager@demo.example", "password": "demo123456"})
@@ -171,7 +182,36 @@ def main(n: int) -> None:
     def verify(db):
         integrity.verify_org(db, org_id)
 
-    ops = [
+    def list_query(qs: str):
+        """The list's own SQL (workbench.listing: capped count + one page), without the page around it."""
+        from urllib.parse import parse_qsl
+
+        from werkzeug.datastructures import MultiDict
+
+        from workbench import library, listing
+
+        def go(db):
+            args = MultiDict(parse_qsl(qs))
+            tpl = library.adopted(db, db.get(Organization, org_id), list_key)
+            stmt = listing.ListQuery.from_args(tpl, args).select(org_id)
+            listing.count(db, stmt, cap=listing.COUNT_CAP)
+            db.exec(stmt.offset((int(args.get("page", 1)) - 1) * 50).limit(50)).all()
+        return in_session(go)
+
+    lp = f"/o/demo/p/{list_key}/"
+    lsql = "SELECT id, title, state, record_date FROM record WHERE org_id=:o AND template_key=:k "
+    ops = []
+    for label, qs, ref in [
+            ("search one batch no", "q=B0001234", "AND title = 'B0001234' LIMIT 50"),
+            ("search 传动轴 (common)", "q=传动轴", "ORDER BY record_date DESC, id DESC LIMIT 50"),
+            ("search 传动 (2 chars)", "q=传动", "ORDER BY record_date DESC, id DESC LIMIT 50"),
+            ("search 'zzq' (no match)", "q=zzq", "AND title = 'zzq' LIMIT 50"),
+            ("sort by inspected_at", "sort=inspected_at&dir=desc", "ORDER BY record_date DESC, id DESC LIMIT 50"),
+            ("f.result=pass, page 50", "f.result=pass&page=50", "ORDER BY record_date DESC, id DESC LIMIT 50 OFFSET 2450"),
+            ("f.result=fail (rare), page 1", "f.result=fail", "ORDER BY record_date DESC, id DESC LIMIT 50")]:
+        reference = sql(lsql + ref, o=org_id, k=list_key)
+        ops += [(f"GET list: {label}", get(lp + "?" + qs), reference), (f"list SQL: {label}", list_query(qs), reference)]
+    ops += [
         ("GET dashboard", get("/o/demo/"),
          sql("SELECT template_key, subject, max(due_date), max(record_date), count(*) FROM record "
              "WHERE org_id=:o GROUP BY template_key, subject", o=org_id)),
@@ -196,6 +236,8 @@ def main(n: int) -> None:
     ]
     print(f"\n{'operation':45} {'median':>10} {'peak RSS':>9}   {'reference (raw SQL)':>20} {'peak RSS':>9}   ratio")
     for name, fn, ref in ops:
+        if ONLY and ONLY not in name:
+            continue
         if fn is None:
             print(f"{name:45} skipped (nothing to measure)")
             continue
@@ -208,7 +250,8 @@ def main(n: int) -> None:
         ys, rrss = run_forked(ref, repeat)
         a, b = statistics.median(xs), statistics.median(ys)
         print(f"{name:45} {a * 1000:8.1f}ms {rss:7.0f}MB   {b * 1000:18.2f}ms {rrss:7.0f}MB   {a / b if b else 0:6.1f}×")
-    create_ratio(app, engine, org_id, n)
+    if not ONLY:
+        create_ratio(app, engine, org_id, n)
 
 
 def create_ratio(app, engine, org_id: int, n: int) -> None:

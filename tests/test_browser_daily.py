@@ -43,7 +43,7 @@ def check_page(page, base, name, phone, console):
     assert axe_serious(page, base, console) == [], name
 
 
-@pytest.mark.parametrize("viewport,locale", [("phone", "zh-CN"), ("desktop", "en")])
+@pytest.mark.parametrize("viewport,locale", [("phone", "zh-CN"), ("desktop", "en"), ("phone", "en"), ("desktop", "zh-CN")])
 def test_daily_walk(app, world, viewport, locale):
     zh = locale.startswith("zh")
     phone = viewport == "phone"
@@ -83,6 +83,10 @@ def test_daily_walk(app, world, viewport, locale):
         page.fill("#f-released_by", "王芳")
         page.set_input_files("#f-photo", files=[{"name": "现场.png", "mimeType": "image/png", "buffer": PNG}])
         check_page(page, base, f"{tag}-1-form", phone, console)
+        if phone:  # repeating rows are stacked cards, the header is one line
+            assert page.eval_on_selector(".rows-table tbody tr", "e => getComputedStyle(e).display") == "block"
+            tops = page.eval_on_selector(".topbar", "e => [...e.children].map(c => c.getBoundingClientRect().top)")
+            assert max(tops) - min(tops) < 8, tops
         page.click("button[value=save]")  # part name is missing
         page.wait_for_selector(".error-summary")
         summary = page.locator(".error-summary")
@@ -110,6 +114,7 @@ def test_daily_walk(app, world, viewport, locale):
         page.goto(base + "/o/acme/" + lang_q)
         assert page.locator(".todo-link .count-badge").inner_text() == "5"
         check_page(page, base, f"{tag}-4-dashboard", phone, console)
+        assert page.locator("details.clause-group").count() >= 1  # the dashboard collapses by clause group
         page.click(".todo-link")
         page.wait_for_url("**/todo")
         assert page.locator(f"#act a[href$='/r/{rid}']").count() == 1
@@ -129,6 +134,14 @@ def test_daily_walk(app, world, viewport, locale):
                 assert len(s.exec(select(Event).where(Event.record_id == i, Event.action == "sign")).all()) == 1
         page.goto(base + f"/o/acme/r/{rid}/print")
         check_page(page, base, f"{tag}-7-print", phone, console)
+
+        # --- the list finds the new inspection by part of its batch number, whatever the case ----------------
+        page.goto(base + "/o/acme/p/production-inspection/")
+        page.fill("input[name=q]", "b261202")
+        page.click("form.filters button[type=submit]")
+        page.wait_for_load_state("networkidle")
+        assert page.locator(f"table.data a[href$='/r/{rid}']").count() >= 1
+        assert page.locator("input[name=ids]").count() == 1
 
         # --- a list filtered by result exports to xlsx ------------------------------------------------------
         page.goto(base + "/o/acme/p/production-inspection/")

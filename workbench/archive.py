@@ -29,6 +29,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
+from workbench import search
 from workbench.errors import UserError
 
 FORMAT = "processbench-org-archive"
@@ -404,6 +405,7 @@ def _import(conn: Connection, zf: zipfile.ZipFile, path: Path, replace: bool, sl
         except sa.exc.StatementError as e:  # refused by the database, or a row lacking a column
             raise ArchiveError(f"{path}: tables/{name}.jsonl: refused by the database: {e.orig or e}") from None
     _fix_sequences(conn, ["organization", "user", "process_template", *manifest["tables"][3:]])
+    search.backfill(conn, new_org)  # archives written before migration 0019 carry no record.search_text
     for name, n in manifest["counts"].items():
         restored = result.counts.get(name, 0) + result.dropped.get(name, 0) + result.present.get(name, 0)
         if name not in ("user", "shipped_template") and restored != n:

@@ -4,13 +4,21 @@
 fields are compared in SQL with the database's JSON operators — SQLite json_extract, PostgreSQL ->>), so a
 list of 100k records is filtered, counted and paged by the database (index ix_record_list), never in Python.
 
-    q=<text>            title, subject or any top-level text field contains it (case-insensitive)
+    q=<text>            title, subject or any top-level text value contains it (English case-insensitive, any
+                        Chinese substring; #<n> or <n>: also record n) — workbench.search, an indexed column
     state=<s>           workflow state
     by=<user id>        made by that person
     from=, to=          record date range (YYYY-MM-DD)
     f.<field>=<v>       enum / boolean field equals v (person text fields: contains v)
     f.<field>.from/.to  date / date-time field range
     sort=<key>, dir=asc|desc   key: id, title, date, state, created, updated, or a field name
+
+What is fast at 100k records in one process (bench/scale.py "list SQL" rows): the default date order (index
+ix_record_list, the page stops after 50), search (the FTS5 / pg_trgm index of record.search_text), filters that
+match often (the date-ordered walk stops at the page), and the count, which stops at COUNT_CAP ("more than
+10,000"). What still reads every record of the process: sorting by a template field or by title / state /
+updated (no index can serve every field of every template; about 1 s at 100k on SQLite), a filter on a JSON
+field that matches rarely, and deep pages (OFFSET).
 
 Exports stream (csv: UTF-8 with BOM; xlsx: openpyxl write-only into a temporary file) in batches, so memory
 stays constant; repeating rows go to a second sheet keyed by record number. Any text cell starting with
@@ -25,17 +33,19 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Iterator
 
-from sqlalchemy import String, cast, func, or_
+from sqlalchemy import func, or_
 from sqlmodel import Session, select
 
 from forms.widgets import display, text
 from forms.values import kind_of
-from workbench.models import ProcessTemplate, Record, User
+from workbench import search
+from workbench.models import Membership, ProcessTemplate, Record, User
 
 COLUMN_SORTS = {"date": Record.record_date, "created": Record.created_at, "updated": Record.updated_at,
                 "state": Record.state, "title": Record.title, "id": Record.id}
 DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
 BATCH = 500
+COUNT_CAP = 10_000  # a list page counts up to this many matches, then says "more than"
 
 
 def neutralise(value: Any) -> Any:
@@ -77,12 +87,15 @@ class ListQuery:
     sort: str = "date"
     desc: bool = True
     bad_dates: bool = False
+    common: bool = False  # the search matches many records (workbench.search.is_common): plan from the list's index
 
     @classmethod
-    def from_args(cls, tpl: ProcessTemplate, args) -> "ListQuery":
+    def from_args(cls, tpl: ProcessTemplate, args, db: Session | None = None) -> "ListQuery":
+        """`db`: look at the search index once to plan a search (SQLite; without it the plan suits rare words)."""
         kinds = filterable(tpl)
         lq = cls(tpl, q=(args.get("q") or "").strip()[:200], state=(args.get("state") or "")[:32],
                  by=args.get("by", type=int), sort=args.get("sort") or "date", desc=args.get("dir", "desc") != "asc")
+        lq.common = db is not None and search.is_common(db, search.normalise(lq.q))
         lq.date_from, lq.date_to = _iso_date(args.get("from", "")), _iso_date(args.get("to", ""))
         lq.bad_dates = bool((args.get("from") and not lq.date_from) or (args.get("to") and not lq.date_to))
         for key, value in args.items():
@@ -112,10 +125,11 @@ class ListQuery:
         props = self.tpl.body["schema"].get("properties") or {}
         kinds = filterable(self.tpl)
         s = select(Record).where(Record.org_id == org_id, Record.template_key == self.tpl.key)
-        if self.q:
-            like = f"%{self.q.replace('%', '').replace('_', '')}%"
-            texts = [Record.data[n].as_string().ilike(like) for n, k in kinds.items() if k == "text"]
-            s = s.where(or_(Record.title.ilike(like), Record.subject.ilike(like), cast(Record.id, String) == self.q.lstrip("#"), *texts))
+        needle = search.normalise(self.q)
+        if needle:
+            number = needle.lstrip("#")
+            match = search.Contains(Record.search_text, needle, self.common)
+            s = s.where(or_(Record.id == int(number), match) if number.isascii() and number.isdigit() and len(number) < 19 else match)
         if self.state:
             s = s.where(Record.state == self.state)
         if self.by:
@@ -140,12 +154,15 @@ class ListQuery:
                 s = s.where(col.as_string().ilike(f"%{value}%"))
         column = COLUMN_SORTS.get(self.sort)
         if column is None:
-            column = Record.data[self.sort].as_string() if props.get(self.sort, {}).get("type") != "number" else Record.data[self.sort].as_float()
+            column = Record.data[self.sort].as_string() if props.get(self.sort, {}).get("type") not in ("number", "integer") else Record.data[self.sort].as_float()
         return s.order_by(column.desc() if self.desc else column.asc(), Record.id.desc() if self.desc else Record.id.asc())
 
 
-def count(db: Session, stmt) -> int:
-    return db.exec(select(func.count()).select_from(stmt.order_by(None).subquery())).one()
+def count(db: Session, stmt, cap: int | None = None) -> int:
+    """The number of rows `stmt` selects; with `cap`, at most cap + 1 (the database stops counting there, so a
+    filter that only JSON can answer does not read the whole process to say "more than cap")."""
+    stmt = stmt.order_by(None) if cap is None else stmt.order_by(None).with_only_columns(Record.id).limit(cap + 1)
+    return db.exec(select(func.count()).select_from(stmt.subquery())).one()
 
 
 def stream(engine, stmt) -> Iterator[Record]:
@@ -240,7 +257,8 @@ def xlsx_file(head, rows, sub_head, sub_rows, title: str) -> tempfile.SpooledTem
 
 
 def people(db: Session, org_id: int) -> list[tuple[int, str]]:
-    """Who made records in this organization (for the "made by" filter)."""
-    ids = db.exec(select(Record.created_by).where(Record.org_id == org_id, Record.created_by.is_not(None))
-                  .group_by(Record.created_by)).all()
-    return [(u.id, u.name) for u in db.exec(select(User).where(User.id.in_(list(ids) or [0])).order_by(User.name)).all()]
+    """Who can make records in this organization (its members other than auditors), for the "made by" filter.
+    Read from the memberships, not by grouping the organization's records (a scan of every record). Someone
+    who left is still found by `by=<id>`, not offered in the list."""
+    ids = select(Membership.user_id).where(Membership.org_id == org_id, Membership.role != "auditor")
+    return [(u.id, u.name) for u in db.exec(select(User).where(User.id.in_(ids)).order_by(User.name)).all()]

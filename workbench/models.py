@@ -96,6 +96,9 @@ class Record(SQLModel, table=True):
     created_by: Optional[int] = Field(default=None, foreign_key="user.id")
     updated_at: datetime = Field(default_factory=utcnow)
     updated_by: Optional[int] = Field(default=None, foreign_key="user.id")
+    # list search (workbench.search): title, subject and the data's strings, ASCII lower-case; indexed by
+    # SQLite FTS5 trigram (table record_search, triggers) / PostgreSQL pg_trgm (migration 0019)
+    search_text: Optional[str] = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
 class Revision(SQLModel, table=True):

@@ -14,7 +14,7 @@ from sqlalchemy import String, and_, cast, or_, update
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, select
 
-from workbench import signatures, trail
+from workbench import search, signatures, trail
 from workbench.actions import Action
 from workbench.errors import Conflict, NotFound, UserError
 from workbench.models import Organization, ProcessTemplate, Record, Revision, utcnow
@@ -30,7 +30,7 @@ def _to_date(value: Any) -> date | None:
 
 
 def derived_fields(template: dict, data: dict) -> dict:
-    """Columns computed from the data: title, record_date, subject, due_date."""
+    """Columns computed from the data: title, record_date, subject, due_date, search_text."""
     ui = template.get("ui") or {}
     props = template["schema"].get("properties") or {}
     sched = template.get("schedule") or {}
@@ -45,12 +45,14 @@ def derived_fields(template: dict, data: dict) -> dict:
     if not date_field:  # the first date the record carries that is not its due / expiry date
         date_field = next((k for k, s in props.items()
                            if s.get("format") in ("date", "date-time") and k in data and k != due), None)
-    return {
+    out = {
         "title": str(title)[:300],
         "record_date": _to_date(data.get(date_field)) if date_field else None,
         "subject": str(data[subject])[:200] if subject and data.get(subject) is not None else None,
         "due_date": _to_date(data.get(due)) if due else None,
     }
+    out["search_text"] = search.text_of(out["title"], out["subject"], data)
+    return out
 
 
 def zone(org: Organization) -> tzinfo:

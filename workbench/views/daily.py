@@ -202,7 +202,7 @@ def export(org, key, fmt):
     if fmt not in ("csv", "xlsx"):
         abort(404)
     tpl = _process_or_404(key)
-    lq = listing.ListQuery.from_args(tpl, request.args)
+    lq = listing.ListQuery.from_args(tpl, request.args, get_session())
     engine = current_app.extensions["workbench.engine"]
     head, rows, sub_head, sub_rows = listing.table(engine, tpl, lq.select(g.org.id), lang(), _state_label(tpl))
     name = f"{tpl.key}-{date.today().isoformat()}"

@@ -124,12 +124,16 @@ def list_records(org, key):
 
     tpl = _process_or_404(key)
     db = get_session()
-    lq = listing.ListQuery.from_args(tpl, request.args)
+    lq = listing.ListQuery.from_args(tpl, request.args, db)
     stmt = lq.select(g.org.id)
-    total = listing.count(db, stmt)
-    pages = max(1, -(-total // PAGE_SIZE))
-    page = min(pages, max(1, request.args.get("page", 1, type=int) or 1))
+    total = listing.count(db, stmt, cap=listing.COUNT_CAP)  # COUNT_CAP + 1: "more than COUNT_CAP"
+    more = total > listing.COUNT_CAP
+    pages = max(1, -(-min(total, listing.COUNT_CAP) // PAGE_SIZE))
+    page = max(1, min(request.args.get("page", 1, type=int) or 1, 10**6))
+    page = page if more else min(pages, page)
     rows = db.exec(stmt.offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)).all()
+    if more:  # past the counted pages: a "next" link while pages are full
+        pages = max(pages, page + (len(rows) == PAGE_SIZE))
     ui = tpl.body.get("ui") or {}
     props = tpl.body["schema"]["properties"]
     columns = [c for c in ui.get("list_columns") or list(props)[:3] if c in props]
@@ -141,7 +145,7 @@ def list_records(org, key):
                 names.setdefault(t["name"], workflow.Transition.of(t))
         bulk_steps = list(names.values())
     return render_template("record_list.html", tpl=tpl, rows=rows, columns=columns, props=props, total=total,
-                           page=page, pages=pages, lq=lq, kinds=listing.filterable(tpl), people=listing.people(db, g.org.id),
+                           page=page, pages=pages, more=more, lq=lq, kinds=listing.filterable(tpl), people=listing.people(db, g.org.id),
                            bulk_steps=bulk_steps)
 
 
