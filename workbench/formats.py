@@ -2,8 +2,10 @@
 the record validator: JSON Schema 2020-12 plus the rule keywords of `workbench/record_rules.py`."""
 from __future__ import annotations
 
+import json
 import re
 from datetime import date, datetime
+from functools import lru_cache
 
 from jsonschema import Draft202012Validator, FormatChecker, validators
 
@@ -45,4 +47,11 @@ RecordValidator = validators.extend(Draft202012Validator, keywords())
 
 
 def record_validator(schema: dict) -> Draft202012Validator:
-    return RecordValidator(schema, format_checker=FORMAT_CHECKER)
+    """The compiled validator of `schema`, built once per distinct schema (by its JSON text: templates are loaded
+    anew by every request, and a caller may change its dict afterwards without affecting the cached one)."""
+    return _compiled(json.dumps(schema, ensure_ascii=False, default=str))
+
+
+@lru_cache(maxsize=256)
+def _compiled(text: str) -> Draft202012Validator:
+    return RecordValidator(json.loads(text), format_checker=FORMAT_CHECKER)

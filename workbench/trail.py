@@ -26,6 +26,7 @@ from typing import Any, Iterator
 
 import rfc8785
 from flask_babel import gettext as _
+from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, func, select
 
@@ -123,28 +124,83 @@ def event_hash(e) -> str:
     return digest(event_payload(e), scheme)
 
 
+@dataclass
+class Appended:
+    """The event `append` wrote (its columns; not an ORM object: load `Event` rows to change nothing anyway)."""
+    id: int
+    org_id: int
+    seq: int
+    record_id: int | None
+    actor_id: int | None
+    actor_name: str
+    at: datetime
+    action: str
+    from_state: str | None
+    to_state: str | None
+    comment: str
+    detail: dict
+    data_digest: str
+    prev_hash: str
+    hash: str
+    scheme: int
+    origin: dict | None = None
+
+
+_ORG = Organization.__table__
+_EVENT = Event.__table__
+# org id -> (seq, hash) of the head this process last wrote: a guess at the head, which the UPDATE checks
+_heads: dict[int, tuple[int, str]] = {}
+
+
 def append(db: Session, org_id: int, action: str, *, record_id: int | None = None, actor=None,
            from_state: str | None = None, to_state: str | None = None, comment: str = "",
-           detail: dict | None = None, data_digest: str = "", at: datetime | None = None) -> Event:
-    """Add the next event of the organization's chain to the session (the caller commits).
+           detail: dict | None = None, data_digest: str = "", at: datetime | None = None) -> Appended:
+    """Add the next event of the organization's chain in the session's transaction (the caller commits).
 
-    The organization's row is locked (SELECT … FOR NO KEY UPDATE on PostgreSQL: it does not conflict with the
-    key-share locks that inserting rows referencing the organization take), so concurrent requests
-    of several workers append one after the other instead of both taking the same sequence number.
+    The chain's head (seq, hash of the last event) lives on the organization's row and is advanced by an UPDATE
+    of that row, which holds the row (PostgreSQL: FOR NO KEY UPDATE, which does not conflict with the key-share
+    locks that inserting rows referencing the organization take; SQLite: the database's write lock) until the
+    transaction ends, so concurrent requests of several workers append one after the other. One statement in
+    the usual case: `UPDATE … SET head = (new) WHERE head = (the head this process last wrote)`; when another
+    process (or a rolled-back transaction) moved the head, `UPDATE … SET head_seq = head_seq + 1 RETURNING` reads
+    it under the lock and a second UPDATE stores the new hash. Then one INSERT of the event.
     `data_digest` must be `digest(...)` of the current scheme.
     """
-    db.flush()
-    db.exec(select(Organization.id).where(Organization.id == org_id).with_for_update(key_share=True)).one()
-    last = db.exec(select(Event).where(Event.org_id == org_id).order_by(Event.seq.desc()).limit(1)).first()
-    e = Event(org_id=org_id, seq=(last.seq + 1) if last else 1, record_id=record_id,
-              actor_id=getattr(actor, "id", None), actor_name=getattr(actor, "name", "") or "",
-              at=at or utcnow(), action=action, from_state=from_state, to_state=to_state, comment=comment or "",
-              detail=json.loads(json.dumps(detail or {}, ensure_ascii=False, default=str)), data_digest=data_digest,
-              prev_hash=last.hash if last else GENESIS, hash="", scheme=SCHEME)
-    e.hash = event_hash(e)
-    db.add(e)
-    db.flush()
+    db.flush()  # pending rows first (the event refers to them), as before the chain is taken
+    e = Appended(id=0, org_id=org_id, seq=0, record_id=record_id, actor_id=getattr(actor, "id", None),
+                 actor_name=getattr(actor, "name", "") or "", at=at or utcnow(), action=action, from_state=from_state,
+                 to_state=to_state, comment=comment or "", data_digest=data_digest, prev_hash=GENESIS, hash="",
+                 detail=json.loads(json.dumps(detail or {}, ensure_ascii=False, default=str)), scheme=SCHEME)
+    conn = db.connection()
+    guess = _heads.get(org_id)
+    moved = 0
+    if guess is not None:
+        e.seq, e.prev_hash = guess[0] + 1, guess[1]
+        e.hash = event_hash(e)
+        moved = conn.execute(_ORG.update().where(_ORG.c.id == org_id, _ORG.c.head_seq == guess[0],
+                                                 _ORG.c.head_hash == guess[1])
+                             .values(head_seq=e.seq, head_hash=e.hash)).rowcount
+    if moved != 1:
+        e.seq, e.prev_hash = conn.execute(_ORG.update().where(_ORG.c.id == org_id)
+                                          .values(head_seq=_ORG.c.head_seq + 1)
+                                          .returning(_ORG.c.head_seq, _ORG.c.head_hash)).one()
+        e.hash = event_hash(e)
+        conn.execute(_ORG.update().where(_ORG.c.id == org_id).values(head_hash=e.hash))
+    _heads[org_id] = (e.seq, e.hash)
+    row = {k: getattr(e, k) for k in _EVENT.c.keys() if k not in ("id", "origin")}
+    e.id = conn.execute(_EVENT.insert().values(row)).inserted_primary_key[0]
     return e
+
+
+def set_heads(conn, org_id: int | None = None) -> None:
+    """Set the chain head of one organization (or all) from its events, set-based: after rows were written
+    without `append` (bulk generators, archive import)."""
+    where = "WHERE organization.id = :o" if org_id is not None else ""
+    conn.execute(text(
+        "UPDATE organization SET "
+        "head_seq = COALESCE((SELECT e.seq FROM event e WHERE e.org_id = organization.id ORDER BY e.seq DESC LIMIT 1), 0), "
+        "head_hash = COALESCE((SELECT e.hash FROM event e WHERE e.org_id = organization.id "
+        f"ORDER BY e.seq DESC LIMIT 1), '{GENESIS}') {where}"), {"o": org_id} if org_id is not None else {})
 
 
 def head(db: Session, org_id: int) -> Event | None:
