@@ -2,10 +2,8 @@
 the record validator: JSON Schema 2020-12 plus the rule keywords of `workbench/record_rules.py`."""
 from __future__ import annotations
 
-import json
 import re
 from datetime import date, datetime
-from functools import lru_cache
 
 from jsonschema import Draft202012Validator, FormatChecker, validators
 
@@ -47,11 +45,17 @@ RecordValidator = validators.extend(Draft202012Validator, keywords())
 
 
 def record_validator(schema: dict) -> Draft202012Validator:
-    """The compiled validator of `schema`, built once per distinct schema (by its JSON text: templates are loaded
-    anew by every request, and a caller may change its dict afterwards without affecting the cached one)."""
-    return _compiled(json.dumps(schema, ensure_ascii=False, default=str))
+    """The validator of `schema`, built once per schema object (a template's body is one object for as long as its
+    row is loaded: every record of a request or an import validates with the same validator). The validator reads
+    the schema dict itself, so a caller that changes it in place is validated against the change."""
+    hit = _VALIDATORS.get(id(schema))
+    if hit is not None and hit[0] is schema:
+        return hit[1]
+    validator = RecordValidator(schema, format_checker=FORMAT_CHECKER)
+    if len(_VALIDATORS) >= 256:
+        _VALIDATORS.clear()
+    _VALIDATORS[id(schema)] = (schema, validator)  # holds the schema: its id is not reused while cached
+    return validator
 
 
-@lru_cache(maxsize=256)
-def _compiled(text: str) -> Draft202012Validator:
-    return RecordValidator(json.loads(text), format_checker=FORMAT_CHECKER)
+_VALIDATORS: dict[int, tuple[dict, Draft202012Validator]] = {}

@@ -26,7 +26,7 @@ from typing import Any, Iterator
 
 import rfc8785
 from flask_babel import gettext as _
-from sqlalchemy import text
+from sqlalchemy import bindparam, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, func, select
 
@@ -146,10 +146,17 @@ class Appended:
     origin: dict | None = None
 
 
-_ORG = Organization.__table__
-_EVENT = Event.__table__
-# org id -> (seq, hash) of the head this process last wrote: a guess at the head, which the UPDATE checks
+_ORG, _EVENT = Organization.__table__, Event.__table__
+_EVENT_COLUMNS = tuple(k for k in _EVENT.c.keys() if k not in ("id", "origin"))
+# the head moves from the one this process last wrote (org id -> (seq, hash) in `_heads`, a guess) …
+_ADVANCE = _ORG.update().where(_ORG.c.id == bindparam("o"), _ORG.c.head_seq == bindparam("s0"),
+                               _ORG.c.head_hash == bindparam("h0")).values(head_seq=bindparam("s"), head_hash=bindparam("h"))
 _heads: dict[int, tuple[int, str]] = {}
+# … or, when another process moved it, from the one read under the lock
+_TAKE = _ORG.update().where(_ORG.c.id == bindparam("o")).values(head_seq=_ORG.c.head_seq + 1) \
+    .returning(_ORG.c.head_seq, _ORG.c.head_hash)
+_SET_HASH = _ORG.update().where(_ORG.c.id == bindparam("o")).values(head_hash=bindparam("h"))
+_INSERT = _EVENT.insert()
 
 
 def append(db: Session, org_id: int, action: str, *, record_id: int | None = None, actor=None,
@@ -177,18 +184,13 @@ def append(db: Session, org_id: int, action: str, *, record_id: int | None = Non
     if guess is not None:
         e.seq, e.prev_hash = guess[0] + 1, guess[1]
         e.hash = event_hash(e)
-        moved = conn.execute(_ORG.update().where(_ORG.c.id == org_id, _ORG.c.head_seq == guess[0],
-                                                 _ORG.c.head_hash == guess[1])
-                             .values(head_seq=e.seq, head_hash=e.hash)).rowcount
+        moved = conn.execute(_ADVANCE, {"o": org_id, "s0": guess[0], "h0": guess[1], "s": e.seq, "h": e.hash}).rowcount
     if moved != 1:
-        e.seq, e.prev_hash = conn.execute(_ORG.update().where(_ORG.c.id == org_id)
-                                          .values(head_seq=_ORG.c.head_seq + 1)
-                                          .returning(_ORG.c.head_seq, _ORG.c.head_hash)).one()
+        e.seq, e.prev_hash = conn.execute(_TAKE, {"o": org_id}).one()
         e.hash = event_hash(e)
-        conn.execute(_ORG.update().where(_ORG.c.id == org_id).values(head_hash=e.hash))
+        conn.execute(_SET_HASH, {"o": org_id, "h": e.hash})
     _heads[org_id] = (e.seq, e.hash)
-    row = {k: getattr(e, k) for k in _EVENT.c.keys() if k not in ("id", "origin")}
-    e.id = conn.execute(_EVENT.insert().values(row)).inserted_primary_key[0]
+    e.id = conn.execute(_INSERT, {k: getattr(e, k) for k in _EVENT_COLUMNS}).inserted_primary_key[0]
     return e
 
 
