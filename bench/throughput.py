@@ -164,7 +164,7 @@ def main() -> None:
     print(f"{'hello-world GET /':28} {base:11.0f}")
     for name, path in PAGES.items():
         rps = statistics.median(results[name])
-        print(f"{name:28} {rps:11.0f}   {base / rps:17.1f}×   {path}"
+        print(f"{name:28} {rps:11.1f}   {base / rps:17.1f}×   {path}"
               + (f"   ({errors[name]} non-2xx answers)" if errors.get(name) else ""))
 
 

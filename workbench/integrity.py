@@ -7,7 +7,8 @@ not grow with the size of the organization. Findings, checks and samples (an aud
 hundred per organization) are compared with the last event that recorded each.
 
 What is checked:
-- every event's hash (under its scheme), its sequence number and its link to the previous event;
+- every event's hash (under its scheme), its sequence number and its link to the previous event, and the chain
+  head kept on the organization's row (trail.append) against the last event;
 - every record: a creation event, each revision's data against the digest its event recorded, no revision
   outside the chain, its current data, revision number and state against the chain, its template against
   the creation event, and the derived columns sampling relies on (title, record_date, subject, due_date)

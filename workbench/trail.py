@@ -10,6 +10,10 @@ Which canonical JSON is the event's *scheme*, stored per event (column `event.sc
   (``"scheme": 2``), so a verifier in any language can recompute hashes. The digests an event carries
   (`data_digest` of a revision, a sample, a finding) are computed with the same scheme as the event.
 
+The head of each chain (seq and hash of its last event) is kept on the organization's row (migration 0018) and
+moved only by `append`, whose UPDATE of that row is also the chain's lock; writers that bypass `append` (the bulk
+generator of the benchmarks, archive import) set it with `set_heads`.
+
 `verify` (workbench.integrity) recomputes the chain and cross-checks records, revisions, attachments,
 derived columns, findings and checks against it, so changing, deleting or re-ordering any stored row is
 detected and located. `snapshot` gives it one consistent view of a live database. Checkpoints
