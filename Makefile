@@ -8,7 +8,7 @@ HTMX   := static/vendor/htmx.min.js
 AXE    := static/vendor/axe.min.js
 MO     := workbench/translations/zh_Hans_CN/LC_MESSAGES/messages.mo
 
-.PHONY: demo test install browser translations extract bench bench-scale clean
+.PHONY: demo test install browser translations extract bench bench-scale bench-http bench-create clean
 
 demo: install
 	$(BIN)/workbench demo
@@ -60,6 +60,14 @@ bench: install
 N ?= 100000
 bench-scale: install
 	$(BIN)/python bench/run.py --records $(N)
+
+# throughput under gunicorn (4 workers) against hello-world, and record creation against its floor (issue #11);
+# DATABASE_URL chooses the database (default: temporary SQLite); bench/pg.py runs either on a throw-away PostgreSQL
+bench-http: install
+	$(BIN)/python bench/run.py --http
+
+bench-create: install
+	$(BIN)/python bench/run.py --create
 
 clean:
 	rm -rf $(VENV) node_modules static/vendor instance

@@ -1,16 +1,17 @@
 """A large, valid history fast: records, their first revisions and `create` events, inserted in bulk exactly as
-records.create would write them (same derived columns, digests and hashes). Used by `make bench` and by the
+records.create would write them (same derived columns, digests and hashes), moving the organization's chain head
+(organization.head_seq / head_hash, as trail.append does) with each chunk. Used by `make bench` and by the
 memory-shape test of `trail verify` (tests/test_trail_live.py)."""
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date, timedelta
 
-from sqlalchemy import func, insert
+from sqlalchemy import func, insert, update
 from sqlmodel import select
 
 from workbench import records, trail
-from workbench.models import Event, Record, Revision, utcnow
+from workbench.models import Event, Organization, Record, Revision, utcnow
 
 
 def synthetic_records(db, org, tpl, n: int, user, chunk: int = 2000, scheme: int = trail.SCHEME,
@@ -50,4 +51,5 @@ def synthetic_records(db, org, tpl, n: int, user, chunk: int = 2000, scheme: int
         db.execute(insert(Record), recs)
         db.execute(insert(Revision), revs)
         db.execute(insert(Event), events)
+        db.execute(update(Organization).where(Organization.id == org.id).values(head_seq=seq, head_hash=prev))
         db.commit()

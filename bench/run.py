@@ -144,5 +144,13 @@ if __name__ == "__main__":
         from bench import scale
 
         scale.main(int(sys.argv[sys.argv.index("--records") + 1]))
+    elif "--http" in sys.argv:  # throughput under gunicorn against hello-world (issue #11): bench/throughput.py
+        from bench import throughput
+
+        throughput.main()
+    elif "--create" in sys.argv:  # record creation against its floor only (issue #11): bench/scale.py
+        from bench import scale
+
+        scale.create_only()
     else:
         main()

@@ -406,6 +406,9 @@ def _import(conn: Connection, zf: zipfile.ZipFile, path: Path, replace: bool, sl
             raise ArchiveError(f"{path}: tables/{name}.jsonl: refused by the database: {e.orig or e}") from None
     _fix_sequences(conn, ["organization", "user", "process_template", *manifest["tables"][3:]])
     search.backfill(conn, new_org)  # archives written before migration 0019 carry no record.search_text
+    from workbench.trail import set_heads
+
+    set_heads(conn, new_org)  # the chain head is the restored chain's, whatever the archive's row said
     for name, n in manifest["counts"].items():
         restored = result.counts.get(name, 0) + result.dropped.get(name, 0) + result.present.get(name, 0)
         if name not in ("user", "shipped_template") and restored != n:

@@ -45,4 +45,17 @@ RecordValidator = validators.extend(Draft202012Validator, keywords())
 
 
 def record_validator(schema: dict) -> Draft202012Validator:
-    return RecordValidator(schema, format_checker=FORMAT_CHECKER)
+    """The validator of `schema`, built once per schema object (a template's body is one object for as long as its
+    row is loaded: every record of a request or an import validates with the same validator). The validator reads
+    the schema dict itself, so a caller that changes it in place is validated against the change."""
+    hit = _VALIDATORS.get(id(schema))
+    if hit is not None and hit[0] is schema:
+        return hit[1]
+    validator = RecordValidator(schema, format_checker=FORMAT_CHECKER)
+    if len(_VALIDATORS) >= 256:
+        _VALIDATORS.clear()
+    _VALIDATORS[id(schema)] = (schema, validator)  # holds the schema: its id is not reused while cached
+    return validator
+
+
+_VALIDATORS: dict[int, tuple[dict, Draft202012Validator]] = {}

@@ -7,7 +7,8 @@ not grow with the size of the organization. Findings, checks and samples (an aud
 hundred per organization) are compared with the last event that recorded each.
 
 What is checked:
-- every event's hash (under its scheme), its sequence number and its link to the previous event;
+- every event's hash (under its scheme), its sequence number and its link to the previous event, and the chain
+  head kept on the organization's row (trail.append) against the last event;
 - every record: a creation event, each revision's data against the digest its event recorded, no revision
   outside the chain, its current data, revision number and state against the chain, its template against
   the creation event, and the derived columns sampling relies on (title, record_date, subject, due_date)
@@ -84,6 +85,7 @@ def verify_org(db: Session, org_id: int) -> Verification:
         result.events += 1
         prev_hash, prev_id, expected = e.hash, e.id, e.seq + 1
         result.head_seq, result.head_hash = e.seq, e.hash
+    result.problems += _head_problems(db, org_id, result)
     org = db.get(Organization, org_id)
     templates: dict[int, ProcessTemplate | None] = {}
     for ids in _record_id_batches(db, org_id):
@@ -99,6 +101,17 @@ def verify_org(db: Session, org_id: int) -> Verification:
     result.problems += audit.problems(db, org_id)
     result.problems += members.problems(db, org_id)
     return result
+
+
+def _head_problems(db: Session, org_id: int, result: Verification) -> list[Problem]:
+    """The head kept on the organization's row (trail.append) must be the chain's last event."""
+    org = Organization.__table__
+    head = db.connection().execute(select(org.c.head_seq, org.c.head_hash).where(org.c.id == org_id)).first()
+    if head is None or (head.head_seq, head.head_hash) == (result.head_seq, result.head_hash):
+        return []
+    return [Problem(f"organization {org_id}", f"its chain head (event #{head.head_seq} {head.head_hash[:16]}…) is not "
+                    f"the chain's last event (#{result.head_seq} {result.head_hash[:16]}…): events were added, removed "
+                    "or rewritten other than by appending")]
 
 
 class _ActorMapping:

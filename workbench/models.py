@@ -26,6 +26,10 @@ class Organization(SQLModel, table=True):
     discharge_permit_no: Optional[str] = Field(default=None, max_length=64)  # 排污许可证编号
     discharge_permit_expiry: Optional[date] = None
     created_at: datetime = Field(default_factory=utcnow)
+    # the head of the organization's event chain (seq and hash of its last event): written only by trail.append in
+    # the appending transaction (its UPDATE is the chain's lock), checked against the chain by `trail verify`
+    head_seq: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    head_hash: str = Field(default="0" * 64, max_length=64, sa_column_kwargs={"server_default": "0" * 64})
 
 
 class User(SQLModel, table=True):

@@ -11,6 +11,7 @@ from typing import Any
 
 from flask_babel import gettext as _
 from sqlalchemy import String, and_, cast, or_, update
+from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, select
 
@@ -85,6 +86,9 @@ def version_of(db: Session, rec: Record) -> ProcessTemplate:
     return db.get(ProcessTemplate, rec.template_id)
 
 
+_INSERT_RECORD, _INSERT_REVISION = Record.__table__.insert(), Revision.__table__.insert()
+
+
 def create(db: Session, org: Organization, tpl: ProcessTemplate, data: dict, user, at: datetime | None = None,
            origin: dict | None = None) -> Record:
     """A new record in the template's initial state, its first revision and its `create` event.
@@ -96,13 +100,16 @@ def create(db: Session, org: Organization, tpl: ProcessTemplate, data: dict, use
     now = at or utcnow()
     derived = derived_fields(body, data)
     derived["record_date"] = derived["record_date"] or local_date(now, org)
-    rec = Record(org_id=org.id, template_id=tpl.id, template_key=tpl.key, state=body["workflow"]["initial"],
-                 revision=1, data=data, created_at=now, updated_at=now,
-                 created_by=getattr(user, "id", None), updated_by=getattr(user, "id", None), **derived)
-    db.add(rec)
-    db.flush()
+    row = dict(org_id=org.id, template_id=tpl.id, template_key=tpl.key, state=body["workflow"]["initial"], revision=1,
+               data=data, created_at=now, updated_at=now, created_by=getattr(user, "id", None),
+               updated_by=getattr(user, "id", None), **derived)
+    rec = Record(**row)
+    rec.id = db.connection().execute(_INSERT_RECORD, row).inserted_primary_key[0]  # one INSERT, no unit of work
+    make_transient_to_detached(rec)
+    db.add(rec)  # in the session as the stored row
     dig = trail.digest(data)
-    db.add(Revision(record_id=rec.id, number=1, data=data, digest=dig, created_at=now, created_by=rec.created_by))
+    db.connection().execute(_INSERT_REVISION, {"record_id": rec.id, "number": 1, "data": data, "digest": dig,
+                                               "created_at": now, "created_by": rec.created_by})
     trail.append(db, org.id, Action.CREATE, record_id=rec.id, actor=user, to_state=rec.state, data_digest=dig,
                  detail={"revision": 1, "template": tpl.key, "version": tpl.version, **(origin or {})}, at=now)
     return rec

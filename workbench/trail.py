@@ -10,6 +10,10 @@ Which canonical JSON is the event's *scheme*, stored per event (column `event.sc
   (``"scheme": 2``), so a verifier in any language can recompute hashes. The digests an event carries
   (`data_digest` of a revision, a sample, a finding) are computed with the same scheme as the event.
 
+The head of each chain (seq and hash of its last event) is kept on the organization's row (migration 0018) and
+moved only by `append`, whose UPDATE of that row is also the chain's lock; writers that bypass `append` (the bulk
+generator of the benchmarks, archive import) set it with `set_heads`.
+
 `verify` (workbench.integrity) recomputes the chain and cross-checks records, revisions, attachments,
 derived columns, findings and checks against it, so changing, deleting or re-ordering any stored row is
 detected and located. `snapshot` gives it one consistent view of a live database. Checkpoints
@@ -26,6 +30,7 @@ from typing import Any, Iterator
 
 import rfc8785
 from flask_babel import gettext as _
+from sqlalchemy import bindparam, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, func, select
 
@@ -123,28 +128,85 @@ def event_hash(e) -> str:
     return digest(event_payload(e), scheme)
 
 
+@dataclass
+class Appended:
+    """The event `append` wrote (its columns; not an ORM object: load `Event` rows to change nothing anyway)."""
+    id: int
+    org_id: int
+    seq: int
+    record_id: int | None
+    actor_id: int | None
+    actor_name: str
+    at: datetime
+    action: str
+    from_state: str | None
+    to_state: str | None
+    comment: str
+    detail: dict
+    data_digest: str
+    prev_hash: str
+    hash: str
+    scheme: int
+    origin: dict | None = None
+
+
+_ORG, _EVENT = Organization.__table__, Event.__table__
+_EVENT_COLUMNS = tuple(k for k in _EVENT.c.keys() if k not in ("id", "origin"))
+# the head moves from the one this process last wrote (org id -> (seq, hash) in `_heads`, a guess) …
+_ADVANCE = _ORG.update().where(_ORG.c.id == bindparam("o"), _ORG.c.head_seq == bindparam("s0"),
+                               _ORG.c.head_hash == bindparam("h0")).values(head_seq=bindparam("s"), head_hash=bindparam("h"))
+_heads: dict[int, tuple[int, str]] = {}
+# … or, when another process moved it, from the one read under the lock
+_TAKE = _ORG.update().where(_ORG.c.id == bindparam("o")).values(head_seq=_ORG.c.head_seq + 1) \
+    .returning(_ORG.c.head_seq, _ORG.c.head_hash)
+_SET_HASH = _ORG.update().where(_ORG.c.id == bindparam("o")).values(head_hash=bindparam("h"))
+_INSERT = _EVENT.insert()
+
+
 def append(db: Session, org_id: int, action: str, *, record_id: int | None = None, actor=None,
            from_state: str | None = None, to_state: str | None = None, comment: str = "",
-           detail: dict | None = None, data_digest: str = "", at: datetime | None = None) -> Event:
-    """Add the next event of the organization's chain to the session (the caller commits).
+           detail: dict | None = None, data_digest: str = "", at: datetime | None = None) -> Appended:
+    """Add the next event of the organization's chain in the session's transaction (the caller commits).
 
-    The organization's row is locked (SELECT … FOR NO KEY UPDATE on PostgreSQL: it does not conflict with the
-    key-share locks that inserting rows referencing the organization take), so concurrent requests
-    of several workers append one after the other instead of both taking the same sequence number.
+    The chain's head (seq, hash of the last event) lives on the organization's row and is advanced by an UPDATE
+    of that row, which holds the row (PostgreSQL: FOR NO KEY UPDATE, which does not conflict with the key-share
+    locks that inserting rows referencing the organization take; SQLite: the database's write lock) until the
+    transaction ends, so concurrent requests of several workers append one after the other. One statement in
+    the usual case: `UPDATE … SET head = (new) WHERE head = (the head this process last wrote)`; when another
+    process (or a rolled-back transaction) moved the head, `UPDATE … SET head_seq = head_seq + 1 RETURNING` reads
+    it under the lock and a second UPDATE stores the new hash. Then one INSERT of the event.
     `data_digest` must be `digest(...)` of the current scheme.
     """
-    db.flush()
-    db.exec(select(Organization.id).where(Organization.id == org_id).with_for_update(key_share=True)).one()
-    last = db.exec(select(Event).where(Event.org_id == org_id).order_by(Event.seq.desc()).limit(1)).first()
-    e = Event(org_id=org_id, seq=(last.seq + 1) if last else 1, record_id=record_id,
-              actor_id=getattr(actor, "id", None), actor_name=getattr(actor, "name", "") or "",
-              at=at or utcnow(), action=action, from_state=from_state, to_state=to_state, comment=comment or "",
-              detail=json.loads(json.dumps(detail or {}, ensure_ascii=False, default=str)), data_digest=data_digest,
-              prev_hash=last.hash if last else GENESIS, hash="", scheme=SCHEME)
-    e.hash = event_hash(e)
-    db.add(e)
-    db.flush()
+    db.flush()  # pending rows first (the event refers to them), as before the chain is taken
+    e = Appended(id=0, org_id=org_id, seq=0, record_id=record_id, actor_id=getattr(actor, "id", None),
+                 actor_name=getattr(actor, "name", "") or "", at=at or utcnow(), action=action, from_state=from_state,
+                 to_state=to_state, comment=comment or "", data_digest=data_digest, prev_hash=GENESIS, hash="",
+                 detail=json.loads(json.dumps(detail or {}, ensure_ascii=False, default=str)), scheme=SCHEME)
+    conn = db.connection()
+    guess = _heads.get(org_id)
+    moved = 0
+    if guess is not None:
+        e.seq, e.prev_hash = guess[0] + 1, guess[1]
+        e.hash = event_hash(e)
+        moved = conn.execute(_ADVANCE, {"o": org_id, "s0": guess[0], "h0": guess[1], "s": e.seq, "h": e.hash}).rowcount
+    if moved != 1:
+        e.seq, e.prev_hash = conn.execute(_TAKE, {"o": org_id}).one()
+        e.hash = event_hash(e)
+        conn.execute(_SET_HASH, {"o": org_id, "h": e.hash})
+    _heads[org_id] = (e.seq, e.hash)
+    e.id = conn.execute(_INSERT, {k: getattr(e, k) for k in _EVENT_COLUMNS}).inserted_primary_key[0]
     return e
+
+
+def set_heads(conn, org_id: int | None = None) -> None:
+    """Set the chain head of one organization (or all) from its events, set-based: after rows were written
+    without `append` (bulk generators, archive import)."""
+    where = "WHERE organization.id = :o" if org_id is not None else ""
+    conn.execute(text(
+        "UPDATE organization SET "
+        "head_seq = COALESCE((SELECT e.seq FROM event e WHERE e.org_id = organization.id ORDER BY e.seq DESC LIMIT 1), 0), "
+        "head_hash = COALESCE((SELECT e.hash FROM event e WHERE e.org_id = organization.id "
+        f"ORDER BY e.seq DESC LIMIT 1), '{GENESIS}') {where}"), {"o": org_id} if org_id is not None else {})
 
 
 def head(db: Session, org_id: int) -> Event | None:

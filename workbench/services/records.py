@@ -26,7 +26,7 @@ from workbench.actions import Action
 from workbench.api import webhooks
 from workbench.errors import UserError
 from workbench.notify import events as notify_events
-from workbench.models import Attachment, Event, Organization, ProcessTemplate, Record, Revision
+from workbench.models import Attachment, Organization, ProcessTemplate, Record, Revision
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 
@@ -260,7 +260,7 @@ def transition(db: Session, rec: Record, name: str, user, roles: set[str], *, co
     return out
 
 
-def request_deletion(db: Session, rec: Record, reason: str, user) -> Event:
+def request_deletion(db: Session, rec: Record, reason: str, user) -> trail.Appended:
     """Records are never deleted: a deletion request is an event a manager and the auditor can see."""
     reason = (reason or "").strip()
     if not reason:
