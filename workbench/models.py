@@ -157,3 +157,4 @@ from workbench.cb import models as cb_models  # noqa: F401,E402
 from workbench.notify import models as notify_models  # noqa: F401,E402  (outbox, notifications: daily)
 from workbench import numbering as numbering_models  # noqa: F401,E402  (number counters: daily)
 from workbench.api import models as api_models  # noqa: F401,E402  (personal access tokens: svc)
+from workbench import links as links_models  # noqa: F401,E402  (record_link: record links by index, #11)

@@ -10,11 +10,11 @@ from datetime import date, datetime, tzinfo
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import String, and_, cast, or_, update
+from sqlalchemy import update
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, select
 
-from workbench import signatures, trail
+from workbench import links, signatures, trail
 from workbench.actions import Action
 from workbench.errors import Conflict, NotFound, UserError
 from workbench.models import Organization, ProcessTemplate, Record, Revision, utcnow
@@ -99,6 +99,7 @@ def create(db: Session, org: Organization, tpl: ProcessTemplate, data: dict, use
                  created_by=getattr(user, "id", None), updated_by=getattr(user, "id", None), **derived)
     db.add(rec)
     db.flush()
+    links.write(db, rec, body)
     dig = trail.digest(data)
     db.add(Revision(record_id=rec.id, number=1, data=data, digest=dig, created_at=now, created_by=rec.created_by))
     trail.append(db, org.id, Action.CREATE, record_id=rec.id, actor=user, to_state=rec.state, data_digest=dig,
@@ -178,6 +179,7 @@ def edit(db: Session, rec: Record, tpl: ProcessTemplate, data: dict, user, comme
     if signed:
         values["state"] = signed[0].from_state
     claim(db, rec, expect_revision=base, expect_state=before, **values)
+    links.write(db, rec, tpl.body, old_data=old)
     changes = [c[0] for c in diff(old, data)]
     rev = Revision(record_id=rec.id, number=number, data=data, digest=dig, created_at=now, created_by=getattr(user, "id", None))
     db.add(rev)
@@ -193,29 +195,9 @@ def edit(db: Session, rec: Record, tpl: ProcessTemplate, data: dict, user, comme
 
 def linked(db: Session, rec: Record, tpl: ProcessTemplate) -> list[tuple[str, Record]]:
     """("to", r): records this one's link fields point at; ("from", r): records whose link fields point here
-    (e.g. the corrective action answering a nonconformity). Each record's own template version decides
-    which of its fields are links, so answers made with older versions are found too."""
-    out: list[tuple[str, Record]] = []
-    for name, field in tpl.body["schema"]["properties"].items():
-        if field.get("format") == "record-link" and str(rec.data.get(name, "")).isascii() and str(rec.data.get(name, "")).isdigit():
-            target = db.get(Record, int(rec.data[name]))
-            if target and target.org_id == rec.org_id:
-                out.append(("to", target))
-    versions = db.exec(select(ProcessTemplate).where(
-        (ProcessTemplate.org_id == rec.org_id) | ProcessTemplate.org_id.is_(None))).all()
-    fields = {t.id: [n for n, f in t.body["schema"]["properties"].items()
-                     if f.get("format") == "record-link" and rec.template_key in (f.get("linkTemplates") or [])]
-              for t in versions}
-    fields = {tid: names for tid, names in fields.items() if names}
-    # the JSON comparison runs in SQL, so only the linking records are loaded (the rows of the linking
-    # templates are still read: an indexed link table is the next step, issue #11)
-    points_here = [and_(Record.template_id == tid, or_(*[cast(Record.data[n].as_string(), String) == str(rec.id) for n in names]))
-                   for tid, names in fields.items()]
-    if points_here:
-        for r in db.exec(select(Record).where(Record.org_id == rec.org_id, or_(*points_here)).order_by(Record.id)).all():
-            if any(str(r.data.get(n)) == str(rec.id) for n in fields[r.template_id]):
-                out.append(("from", r))
-    return out
+    (e.g. the corrective action answering a nonconformity). Read from the indexed `record_link` table, which
+    records.create / edit keep (each record's own template version decides which of its fields are links)."""
+    return links.to_and_from(db, rec, tpl.body)
 
 
 def revisions(db: Session, rec: Record) -> list[Revision]:
