@@ -9,7 +9,7 @@ from datetime import date, timedelta
 from sqlalchemy import func, insert
 from sqlmodel import select
 
-from workbench import links, records, trail
+from workbench import latest, links, records, trail
 from workbench.models import Event, Record, Revision, utcnow
 
 
@@ -58,3 +58,5 @@ def synthetic_records(db, org, tpl, n: int, user, chunk: int = 2000, scheme: int
             if rows:
                 db.execute(insert(links.RecordLink), rows)
         db.commit()
+    latest.rebuild(db, org.id, tpl.key)  # each subject's latest record (set-based, as migration 0016 fills it)
+    db.commit()

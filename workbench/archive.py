@@ -38,6 +38,8 @@ SHARED = {"organization", "user"}  # shared rows, archived by reference (shipped
 EXCLUDED: dict[str, str] = {
     "outbox": "transient delivery queue (messages are re-generated, not restored)",
     "record_link": "derived from the records' data: rebuilt on restore (workbench.links.rebuild)",
+    "subject_latest": "derived from the records: rebuilt on restore (workbench.latest.rebuild)",
+    "process_tally": "derived from the records: rebuilt on restore (workbench.latest.rebuild)",
 }
 
 
@@ -405,9 +407,10 @@ def _import(conn: Connection, zf: zipfile.ZipFile, path: Path, replace: bool, sl
         except sa.exc.StatementError as e:  # refused by the database, or a row lacking a column
             raise ArchiveError(f"{path}: tables/{name}.jsonl: refused by the database: {e.orig or e}") from None
     _fix_sequences(conn, ["organization", "user", "process_template", *manifest["tables"][3:]])
-    from workbench import links
+    from workbench import latest, links
 
-    links.rebuild(conn, new_org)  # derived rows, not archived: from the restored records' data
+    links.rebuild(conn, new_org)  # derived rows, not archived: from the restored records
+    latest.rebuild(conn, new_org)
     for name, n in manifest["counts"].items():
         restored = result.counts.get(name, 0) + result.dropped.get(name, 0) + result.present.get(name, 0)
         if name not in ("user", "shipped_template") and restored != n:

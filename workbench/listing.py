@@ -26,6 +26,7 @@ from datetime import date
 from typing import Any, Iterator
 
 from sqlalchemy import String, cast, func, or_
+from sqlalchemy import text as sql_text
 from sqlmodel import Session, select
 
 from forms.widgets import display, text
@@ -239,8 +240,18 @@ def xlsx_file(head, rows, sub_head, sub_rows, title: str) -> tempfile.SpooledTem
     return out
 
 
+PEOPLE_SQL = """
+WITH RECURSIVE author(u) AS (
+  SELECT min(created_by) FROM record WHERE org_id = :o AND created_by IS NOT NULL
+  UNION ALL
+  SELECT (SELECT min(created_by) FROM record WHERE org_id = :o AND created_by > author.u) FROM author
+  WHERE author.u IS NOT NULL)
+SELECT u FROM author WHERE u IS NOT NULL
+"""
+
+
 def people(db: Session, org_id: int) -> list[tuple[int, str]]:
-    """Who made records in this organization (for the "made by" filter)."""
-    ids = db.exec(select(Record.created_by).where(Record.org_id == org_id, Record.created_by.is_not(None))
-                  .group_by(Record.created_by)).all()
+    """Who made records in this organization (for the "made by" filter): the distinct authors by a skip scan
+    of index ix_record_author (one seek per person, never a pass over the organization's records)."""
+    ids = db.execute(sql_text(PEOPLE_SQL), {"o": org_id}).scalars().all()
     return [(u.id, u.name) for u in db.exec(select(User).where(User.id.in_(list(ids) or [0])).order_by(User.name)).all()]

@@ -98,6 +98,11 @@ class Record(SQLModel, table=True):
     updated_by: Optional[int] = Field(default=None, foreign_key="user.id")
 
 
+# to-do (#11): records one may act on, per process and state (and the latest done one by date); records a person made
+Index("ix_record_todo", Record.org_id, Record.template_key, Record.state, Record.record_date)
+Index("ix_record_author", Record.org_id, Record.created_by, Record.template_key, Record.state)
+
+
 class Revision(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("record_id", "number"),)
     id: Optional[int] = Field(default=None, primary_key=True)
@@ -158,3 +163,4 @@ from workbench.notify import models as notify_models  # noqa: F401,E402  (outbox
 from workbench import numbering as numbering_models  # noqa: F401,E402  (number counters: daily)
 from workbench.api import models as api_models  # noqa: F401,E402  (personal access tokens: svc)
 from workbench import links as links_models  # noqa: F401,E402  (record_link: record links by index, #11)
+from workbench import latest as latest_models  # noqa: F401,E402  (subject_latest: due items by index, #11)

@@ -14,7 +14,7 @@ from sqlalchemy import update
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, select
 
-from workbench import links, signatures, trail
+from workbench import latest, links, signatures, trail
 from workbench.actions import Action
 from workbench.errors import Conflict, NotFound, UserError
 from workbench.models import Organization, ProcessTemplate, Record, Revision, utcnow
@@ -100,6 +100,7 @@ def create(db: Session, org: Organization, tpl: ProcessTemplate, data: dict, use
     db.add(rec)
     db.flush()
     links.write(db, rec, body)
+    latest.note(db, rec)
     dig = trail.digest(data)
     db.add(Revision(record_id=rec.id, number=1, data=data, digest=dig, created_at=now, created_by=rec.created_by))
     trail.append(db, org.id, Action.CREATE, record_id=rec.id, actor=user, to_state=rec.state, data_digest=dig,
@@ -175,11 +176,12 @@ def edit(db: Session, rec: Record, tpl: ProcessTemplate, data: dict, user, comme
     for k, v in derived_fields(tpl.body, data).items():
         if k != "record_date" or v is not None:  # a record without a date field keeps the day it was made
             values[k] = v
-    before, old = rec.state, rec.data
+    before, old, ranked = rec.state, rec.data, (rec.subject, rec.record_date, rec.due_date)
     if signed:
         values["state"] = signed[0].from_state
     claim(db, rec, expect_revision=base, expect_state=before, **values)
     links.write(db, rec, tpl.body, old_data=old)
+    latest.note(db, rec, before=ranked)
     changes = [c[0] for c in diff(old, data)]
     rev = Revision(record_id=rec.id, number=number, data=data, digest=dig, created_at=now, created_by=getattr(user, "id", None))
     db.add(rev)
