@@ -166,17 +166,28 @@ def _backfilled(engine) -> set[tuple]:
     _old_records(engine)
     upgrade(engine)
     with engine.connect() as c:
-        return set(c.execute(text("SELECT from_record_id, field, org_id, to_record_id FROM record_link")).all())
+        return {"links": set(c.execute(text("SELECT from_record_id, field, org_id, to_record_id FROM record_link")).all()),
+                "tally": set(c.execute(text("SELECT org_id, template_key, records FROM process_tally")).all()),
+                "latest": {tuple(str(v) for v in row) for row in c.execute(text(
+                    "SELECT org_id, template_key, subject, record_id, rank_date, due_date FROM subject_latest")).all()}}
 
 
 def test_migration_0016_backfills_the_links_set_based(tmp_path):
-    """A database from before 0016 with linked records in two organizations: the upgrade fills record_link."""
+    """A database from before 0016 with records in two organizations: the upgrade fills record_link, process_tally
+    and subject_latest."""
     from workbench.db import make_engine
 
     assert _backfilled(make_engine(f"sqlite:///{tmp_path / 'old.db'}")) == EXPECTED
 
 
-EXPECTED = {(3, "source_record", 1, 1), (6, "source_record", 2, 5)}
+EXPECTED = {
+    "links": {(3, "source_record", 1, 1), (6, "source_record", 2, 5)},
+    "tally": {(1, "nonconforming-output", 2), (1, "corrective-action", 5), (2, "nonconforming-output", 2),
+              (2, "corrective-action", 3)},
+    # subject G1: the record of the later date (11), not the higher id (12); no subject: the record itself
+    "latest": {("1", "corrective-action", "G1", "11", "2026-03-01", "2026-09-01"),
+               ("1", "corrective-action", "#13", "13", "2026-01-05", "2026-02-01")},
+}
 
 
 def _old_records(engine) -> None:
@@ -201,6 +212,12 @@ def _old_records(engine) -> None:
             c.execute(text("INSERT INTO record (id, org_id, template_id, template_key, state, revision, data, title, "
                            "created_at, updated_at) VALUES (:i, :o, :t, :k, 's', 1, :d, '', '2026-01-01', '2026-01-01')"),
                       {"i": rid, "o": oid, "t": tid, "k": (nc, ca)[tid - 1]["key"], "d": json.dumps(data)})
+        for rid, subject, day, due in ((11, "G1", "2026-03-01", "2026-09-01"), (12, "G1", "2026-02-01", "2026-08-01"),
+                                       (13, None, "2026-01-05", "2026-02-01")):
+            c.execute(text("INSERT INTO record (id, org_id, template_id, template_key, state, revision, data, title, "
+                           "subject, record_date, due_date, created_at, updated_at) VALUES (:i, 1, 2, :k, 's', 1, '{}', '', "
+                           ":s, :d, :u, '2026-01-01', '2026-01-01')"),
+                      {"i": rid, "k": ca["key"], "s": subject, "d": day, "u": due})
 
 
 @pytest.mark.postgres
