@@ -20,7 +20,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Optional
 
-from sqlalchemy import Index, and_, delete, func, insert, or_, text, update
+from sqlalchemy import Index, and_, delete, func, or_, text
 from sqlmodel import Field, Session, SQLModel, select
 
 
@@ -42,13 +42,23 @@ class ProcessTally(SQLModel, table=True):
     records: int = 0
 
 
+def _upsert(db: Session, table, values: dict, keys: list[str], set_: dict, where=None) -> None:
+    """INSERT … ON CONFLICT (keys) DO UPDATE (SQLite and PostgreSQL): one atomic statement, so concurrent
+    writers never both insert the same row."""
+    if db.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    stmt = dialect_insert(table).values(**values)
+    db.execute(stmt.on_conflict_do_update(index_elements=keys, set_={k: v(stmt.excluded) for k, v in set_.items()},
+                                          where=where(stmt.excluded) if where is not None else None))
+
+
 def count_new(db: Session, rec) -> None:
     """One more record of its process (records.create)."""
     t = ProcessTally.__table__
-    done = db.execute(update(t).where(t.c.org_id == rec.org_id, t.c.template_key == rec.template_key)
-                      .values(records=t.c.records + 1))
-    if done.rowcount == 0:
-        db.execute(insert(t).values(org_id=rec.org_id, template_key=rec.template_key, records=1))
+    _upsert(db, t, {"org_id": rec.org_id, "template_key": rec.template_key, "records": 1}, ["org_id", "template_key"],
+            {"records": lambda new: t.c.records + 1})
 
 
 def tallies(db: Session, org_id: int) -> dict[str, int]:
@@ -61,20 +71,23 @@ def _key(rec) -> str:
     return rec.subject if rec.subject is not None else f"#{rec.id}"
 
 
-def _rank(rank_date: date | None, rid: int) -> tuple:
-    return (rank_date is not None, rank_date or date.min, rid)
-
-
 def _takes_part(rec) -> bool:
     return rec.subject is not None or rec.due_date is not None
 
 
-def _put(db: Session, rec) -> None:
-    row = db.get(SubjectLatest, (rec.org_id, rec.template_key, _key(rec)))
-    if row is None:
-        row = SubjectLatest(org_id=rec.org_id, template_key=rec.template_key, subject=_key(rec), record_id=rec.id)
-        db.add(row)
-    row.record_id, row.rank_date, row.due_date = rec.id, rec.record_date or rec.due_date, rec.due_date
+def _put(db: Session, rec, only_if_newer: bool = False) -> None:
+    """Make `rec` its subject's row (only_if_newer: unless the row holds a later record — decided by the
+    database, in the same statement)."""
+    t = SubjectLatest.__table__
+
+    def newer(new):
+        return or_(new.rank_date > t.c.rank_date, and_(new.rank_date == t.c.rank_date, new.record_id > t.c.record_id),
+                   and_(t.c.rank_date.is_(None), or_(new.rank_date.is_not(None), new.record_id > t.c.record_id)))
+    _upsert(db, t, {"org_id": rec.org_id, "template_key": rec.template_key, "subject": _key(rec), "record_id": rec.id,
+                    "rank_date": rec.record_date or rec.due_date, "due_date": rec.due_date},
+            ["org_id", "template_key", "subject"],
+            {c: (lambda new, c=c: new[c]) for c in ("record_id", "rank_date", "due_date")},
+            where=newer if only_if_newer else None)
 
 
 def note(db: Session, rec, before: tuple | None = None) -> None:
@@ -82,11 +95,8 @@ def note(db: Session, rec, before: tuple | None = None) -> None:
     record_date, due_date) before the edit)."""
     if before is None:
         count_new(db, rec)
-        if not _takes_part(rec):
-            return
-        row = db.get(SubjectLatest, (rec.org_id, rec.template_key, _key(rec)))
-        if row is None or _rank(rec.record_date or rec.due_date, rec.id) > _rank(row.rank_date, row.record_id):
-            _put(db, rec)
+        if _takes_part(rec):
+            _put(db, rec, only_if_newer=True)
         return
     if before == (rec.subject, rec.record_date, rec.due_date):
         return
@@ -108,9 +118,8 @@ def rerank(db: Session, org_id: int, template_key: str, key: str) -> None:
     if best is not None:
         _put(db, best)
         return
-    row = db.get(SubjectLatest, (org_id, template_key, key))
-    if row is not None:
-        db.delete(row)
+    t = SubjectLatest.__table__
+    db.execute(delete(t).where(t.c.org_id == org_id, t.c.template_key == template_key, t.c.subject == key))
 
 
 # --- set-based: migration 0016, the org archive restore, the bulk generator ------------------------------------
@@ -164,6 +173,6 @@ def latest_records(db: Session, org_id: int, key: str, due_until: date | None = 
         SubjectLatest.org_id == org_id, SubjectLatest.template_key == key, SubjectLatest.due_date.is_not(None))
     if due_until is not None:
         q = q.where(SubjectLatest.due_date <= due_until)
-    q = q.order_by(SubjectLatest.due_date, SubjectLatest.subject)
+    q = q.order_by(SubjectLatest.due_date, SubjectLatest.subject).execution_options(populate_existing=True)
     return db.exec(q.limit(limit) if limit else q).all()
 
