@@ -92,6 +92,7 @@ PAGES = {
     "to-do": "/o/acme/todo",
     "coverage": "/o/acme/audit/e/{eid}/coverage",
     "new-record form": "/o/acme/p/production-inspection/new",
+    "new-record form with a link field": "/o/acme/p/corrective-action/new",
 }
 
 
@@ -156,7 +157,7 @@ def test_drawing_a_sample_does_not_load_the_population_as_records(app, db, world
 WHOLE_ORG = re.compile(r"^SCAN (record|event|revision)\b|^SEARCH (record|event|revision) USING (COVERING )?INDEX \w+ \(org_id=\?\)$")
 # SQLite answers a lone min()/max() over an index by one seek, though its plan line looks the same
 MIN_MAX = re.compile(r"^SELECT (min|max)\([\w.]+\) AS \w+ FROM \w+ WHERE [^()]*$")
-MINE = ("dashboard", "record list", "record page", "to-do", "new-record form")
+MINE = ("dashboard", "record list", "record page", "to-do", "new-record form", "new-record form with a link field")
 
 
 def plans(app, fn) -> list[tuple[str, str]]:

@@ -10,7 +10,7 @@ from datetime import date, datetime, tzinfo
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import update
+from sqlalchemy import union_all, update
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, select
 
@@ -255,7 +255,7 @@ def changes_since(db: Session, rec: Record, tpl: ProcessTemplate, base: int | No
     return labelled_diff(revs.get(base or 0) or {}, rec.data, labels(tpl.body["schema"], lang))
 
 
-def link_label(rec: Record) -> str:
+def link_label(rec) -> str:
     """A record-link choice that tells records apart: number, title, date, subject."""
     parts = [f"#{rec.id}", rec.title or "—"]
     if rec.record_date:
@@ -270,7 +270,12 @@ def link_choices(db: Session, org_id: int, tpl: ProcessTemplate, limit: int = 30
     out: dict[str, list[tuple[str, str]]] = {}
     for name, field in (tpl.body["schema"].get("properties") or {}).items():
         if field.get("format") == "record-link":
-            rows = db.exec(select(Record).where(Record.org_id == org_id, Record.template_key.in_(field.get("linkTemplates") or []))
-                           .order_by(Record.id.desc()).limit(limit)).all()
+            # the newest of each linkable process by index (ix_record_list), then the newest of those
+            newest = [select(Record.id).where(Record.org_id == org_id, Record.template_key == key)
+                      .order_by(Record.record_date.desc(), Record.id.desc()).limit(limit).subquery()
+                      for key in sorted(set(field.get("linkTemplates") or []))]
+            ids = union_all(*[select(q.c.id) for q in newest]) if newest else None
+            rows = db.exec(select(Record.id, Record.title, Record.record_date, Record.subject).where(Record.id.in_(ids))
+                           .order_by(Record.id.desc()).limit(limit)).all() if newest else []  # columns, not objects
             out[name] = [(str(r.id), link_label(r)) for r in rows]
     return out
