@@ -13,10 +13,11 @@ that adds or renames final states never turns records that were done into not do
 from __future__ import annotations
 
 import calendar
+from functools import lru_cache
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from sqlalchemy import literal, union_all
+from sqlalchemy import bindparam, literal, union_all
 from sqlmodel import Session, select
 
 from workbench import latest, library
@@ -113,12 +114,9 @@ def last_done(db: Session, org: Organization, keys: list[str], known: list[Proce
                 finals.setdefault((key, s), []).append(vid)
     if not finals:
         return {}
-    newest = [select(Record.template_key, Record.id, Record.record_date).where(
-        Record.org_id == org.id, Record.template_key == key, Record.state == s, Record.template_id.in_(ids),
-        Record.record_date.is_not(None)).order_by(Record.record_date.desc(), Record.id.desc()).limit(1).subquery()
-        for (key, s), ids in sorted(finals.items())]
     best: dict[str, tuple] = {}
-    for key, rid, day in db.exec(union_all(*[select(q.c.template_key, q.c.id, q.c.record_date) for q in newest])).all():
+    shape = tuple((key, s, tuple(ids)) for (key, s), ids in sorted(finals.items()))
+    for key, rid, day in db.exec(_newest_done(shape), params={"org": org.id}).all():
         best[key] = max(best.get(key, (day, rid)), (day, rid))
     if not best:
         return {}
@@ -154,11 +152,29 @@ def process_stats(db: Session, org: Organization, keys: list[str]) -> dict[str, 
     if not keys:
         return {}
     counts = latest.tallies(db, org.id)
-    newest = [select(literal(k).label("k"), select(Record.record_date).where(
-        Record.org_id == org.id, Record.template_key == k, Record.record_date.is_not(None))
-        .order_by(Record.record_date.desc()).limit(1).scalar_subquery().label("d")) for k in sorted(set(keys))]
-    last = dict(db.exec(union_all(*newest)).all())
+    last = dict(db.exec(_newest_dates(tuple(sorted(set(keys)))), params={"org": org.id}).all())
     return {k: (counts[k], last.get(k)) for k in counts}
+
+
+# The UNION ALL statements are built once per shape (the organization is a bound parameter): building dozens of
+# subqueries per request costs more than running them.
+
+@lru_cache(maxsize=256)
+def _newest_done(shape: tuple):
+    """(key, id, date) of the newest record per (process, final state, versions) in `shape`."""
+    newest = [select(Record.template_key, Record.id, Record.record_date).where(
+        Record.org_id == bindparam("org"), Record.template_key == key, Record.state == s, Record.template_id.in_(ids),
+        Record.record_date.is_not(None)).order_by(Record.record_date.desc(), Record.id.desc()).limit(1).subquery()
+        for key, s, ids in shape]
+    return union_all(*[select(q.c.template_key, q.c.id, q.c.record_date) for q in newest])
+
+
+@lru_cache(maxsize=256)
+def _newest_dates(keys: tuple):
+    """(key, latest record date) per process: one index seek each (ix_record_list)."""
+    return union_all(*[select(literal(k).label("k"), select(Record.record_date).where(
+        Record.org_id == bindparam("org"), Record.template_key == k, Record.record_date.is_not(None))
+        .order_by(Record.record_date.desc()).limit(1).scalar_subquery().label("d")) for k in keys])
 
 
 def summary(items: list[DueItem]) -> dict[str, list[DueItem]]:
