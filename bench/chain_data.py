@@ -10,7 +10,7 @@ from datetime import date, timedelta
 from sqlalchemy import func, insert, update
 from sqlmodel import select
 
-from workbench import records, trail
+from workbench import latest, links, records, trail
 from workbench.models import Event, Organization, Record, Revision, utcnow
 
 
@@ -25,7 +25,7 @@ def synthetic_records(db, org, tpl, n: int, user, chunk: int = 2000, scheme: int
     next_id = (db.exec(select(func.max(Record.id))).one() or 0) + 1
     start = date(2025, 1, 1)
     for base in range(0, n, chunk):
-        recs, revs, events = [], [], []
+        recs, revs, events, wanted = [], [], [], []
         for i in range(base, min(n, base + chunk)):
             now = utcnow()
             data = data_for(i) if data_for else {"batch_no": f"S{i:07d}", "inspected_on": (start + timedelta(days=i % 365)).isoformat(),
@@ -38,6 +38,7 @@ def synthetic_records(db, org, tpl, n: int, user, chunk: int = 2000, scheme: int
             recs.append(dict(id=rid, org_id=org.id, template_id=tpl.id, template_key=tpl.key,
                              state=body["workflow"]["initial"], revision=1, data=data, created_at=now, updated_at=now,
                              created_by=user.id, updated_by=user.id, **derived))
+            wanted += [(rid, f, t) for f, t in links.targets(body, data).items()]
             revs.append(dict(record_id=rid, number=1, data=data, digest=dig, created_at=now, created_by=user.id))
             seq += 1
             e = Event(org_id=org.id, seq=seq, record_id=rid, actor_id=user.id, actor_name=user.name, at=now,
@@ -52,4 +53,12 @@ def synthetic_records(db, org, tpl, n: int, user, chunk: int = 2000, scheme: int
         db.execute(insert(Revision), revs)
         db.execute(insert(Event), events)
         db.execute(update(Organization).where(Organization.id == org.id).values(head_seq=seq, head_hash=prev))
+        if wanted:  # record_link rows, as records.create writes them (targets: records of the organization)
+            found = set(db.exec(select(Record.id).where(Record.org_id == org.id,
+                                                        Record.id.in_({t for _r, _f, t in wanted}))).all())
+            rows = [dict(from_record_id=r, field=f, org_id=org.id, to_record_id=t) for r, f, t in wanted if t in found]
+            if rows:
+                db.execute(insert(links.RecordLink), rows)
         db.commit()
+    latest.rebuild(db, org.id, tpl.key)  # each subject's latest record (set-based, as migration 0016 fills it)
+    db.commit()

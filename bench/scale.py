@@ -233,6 +233,9 @@ def main(n: int) -> None:
              "ORDER BY id LIMIT 50)", o=org_id)),
         (f"GET new-record form ({list_key})", get(f"/o/demo/p/{list_key}/new"),
          sql("SELECT body FROM process_template WHERE id=:t", t=tpl_id or 0)),
+        ("GET to-do page", get("/o/demo/todo"),
+         sql("SELECT id, title, state, updated_at FROM record WHERE org_id=:o AND template_key=:k AND state='submitted' "
+             "ORDER BY updated_at DESC LIMIT 200", o=org_id, k=list_key)),
     ]
     print(f"\n{'operation':45} {'median':>10} {'peak RSS':>9}   {'reference (raw SQL)':>20} {'peak RSS':>9}   ratio")
     for name, fn, ref in ops:

@@ -6,7 +6,7 @@ from sqlmodel import Session
 
 from tests.conftest import World
 from tests.test_postgres import pg_app, pg_url  # noqa: F401 (fixtures)
-from workbench import records, schedules
+from workbench import records, schedules, todo
 from workbench.templates import shipped_library
 
 pytestmark = pytest.mark.postgres
@@ -30,3 +30,39 @@ def test_due_items_and_links_on_postgres(pg_app):  # noqa: F811
             items = [i for i in schedules.due_items(db, world.acme) if i.template.key == "calibration-record"]
             assert [(i.subject, i.last_record.id) for i in items] == [(newer.subject, newer.id)]
             assert ("from", ca.id) in [(d, r.id) for d, r in records.linked(db, nc, t["nonconforming-output"])]
+
+
+def test_pages_run_the_same_statements_at_100_and_1000_records_on_postgres(pg_app):  # noqa: F811
+    """The to-do UNION ALLs, the latest completed record per process, the maintained tallies and latest subjects,
+    record_link and the authors' skip scan, on PostgreSQL: every page answers, with as many statements at 1,000
+    records as at 100, and the record page shows its back-link."""
+    from sqlmodel import func, select
+
+    from bench.scale import populate
+    from tests.conftest import login
+    from tests.test_scale_shape import KEYS, PAGES, page_shape
+    from workbench.models import Record
+
+    lib = shipped_library()
+    with Session(pg_app.extensions["workbench.engine"], expire_on_commit=False) as db:
+        world = World(db)
+        tpls = {k: world.add_template(lib[k], world.acme) for k in KEYS}
+        world.open_engagement_for_auditor()
+        user = world.users["member"]
+        with pg_app.test_request_context():
+            nc = records.create(db, world.acme, tpls["nonconforming-output"], lib["nonconforming-output"]["examples"][0], user)
+            db.flush()
+            ca = records.create(db, world.acme, tpls["corrective-action"],
+                                dict(lib["corrective-action"]["examples"][0], source_record=str(nc.id)), user)
+            db.commit()
+        client = pg_app.test_client()
+        assert login(client, world.users["manager"].email).status_code == 302
+        assert f"/o/acme/r/{ca.id}" in client.get(f"/o/acme/r/{nc.id}").get_data(as_text=True)
+        shapes = {}
+        for n in (100, 1_000):
+            have = db.exec(select(func.count()).select_from(Record).where(Record.org_id == world.acme.id)).one()
+            populate(db, world.acme, user, n - have, scheme=1)
+            shapes[n] = {page: page_shape(pg_app, client, url.format(nc=nc.id, eid=0))[0]
+                         for page, url in PAGES.items() if page != "coverage"}
+        assert shapes[100] == shapes[1_000], shapes
+        assert todo.count(db, world.acme, world.users["manager"], {"manager"}, cap=todo.CAP) <= todo.CAP

@@ -3,6 +3,8 @@ records, counted with a `before_cursor_execute` hook), and drawing a sample does
 records. Data comes from the bulk path of the scale benchmark (bench/scale.py), not through HTTP."""
 from __future__ import annotations
 
+import re
+
 import pytest
 from sqlalchemy import event as sa_event
 from sqlmodel import select
@@ -90,6 +92,7 @@ PAGES = {
     "to-do": "/o/acme/todo",
     "coverage": "/o/acme/audit/e/{eid}/coverage",
     "new-record form": "/o/acme/p/production-inspection/new",
+    "new-record form with a link field": "/o/acme/p/corrective-action/new",
 }
 
 
@@ -146,3 +149,58 @@ def test_drawing_a_sample_does_not_load_the_population_as_records(app, db, world
     finally:
         sa_event.remove(Record, "load", on_load)
     assert out[20_000] <= max(out[2_000], 50), out
+
+
+# A full pass over the organization's records is one statement too, so counting statements cannot see it: the
+# plan of every statement a page runs must reach records, events and revisions by a key more selective than
+# the organization (SQLite plans the same at any size here: no ANALYZE statistics).
+WHOLE_ORG = re.compile(r"^SCAN (record|event|revision)\b|^SEARCH (record|event|revision) USING (COVERING )?INDEX \w+ \(org_id=\?\)$")
+# SQLite answers a lone min()/max() over an index by one seek, though its plan line looks the same
+MIN_MAX = re.compile(r"^SELECT (min|max)\([\w.]+\) AS \w+ FROM \w+ WHERE [^()]*$")
+MINE = ("dashboard", "record list", "record page", "to-do", "new-record form", "new-record form with a link field")
+
+
+def plans(app, fn) -> list[tuple[str, str]]:
+    """(statement, plan line) of every SELECT fn() runs."""
+    seen = []
+    engine = app.extensions["workbench.engine"]
+
+    def keep(conn, cursor, statement, params, context, executemany):
+        if statement.lstrip().upper().startswith(("SELECT", "WITH")):
+            seen.append((statement, params))
+    sa_event.listen(engine, "before_cursor_execute", keep)
+    try:
+        fn()
+    finally:
+        sa_event.remove(engine, "before_cursor_execute", keep)
+    out = []
+    with engine.connect() as c:
+        for statement, params in seen:
+            out += [(statement, row[3]) for row in c.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params)]
+    return out
+
+
+@pytest.mark.parametrize("page", MINE)
+def test_no_statement_of_a_page_reads_the_whole_organization(app, world, scaled, page):
+    grow, nc, eid = scaled
+    client = app.test_client()
+    assert login(client, world.users["manager"].email).status_code == 302
+    grow(300)
+    url = PAGES[page].format(nc=nc, eid=eid)
+    client.get(url)
+    bad = [(" ".join(s.split())[:300], line) for s, line in plans(app, lambda: client.get(url))
+           if WHOLE_ORG.search(line) and not MIN_MAX.match(" ".join(s.split()))]
+    assert not bad, f"{page}: statements reading all the organization's records: {bad}"
+
+
+def test_the_record_page_finds_its_back_links_by_index(app, db, world, scaled):
+    """The answering corrective action comes from record_link (ix_record_link_to), not from the linking
+    template's records."""
+    grow, nc, _eid = scaled
+    grow(300)
+    client = app.test_client()
+    assert login(client, world.users["manager"].email).status_code == 302
+    html = client.get(f"/o/acme/r/{nc}").get_data(as_text=True)
+    assert f"/o/acme/r/{grow.answer.id}" in html
+    lines = [line for _s, line in plans(app, lambda: client.get(f"/o/acme/r/{nc}"))]
+    assert any("record_link USING" in line and "ix_record_link_to" in line for line in lines), lines

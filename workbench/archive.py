@@ -38,6 +38,9 @@ SHARED = {"organization", "user"}  # shared rows, archived by reference (shipped
 # tables with an organization key that are not part of an organization's archive, and why
 EXCLUDED: dict[str, str] = {
     "outbox": "transient delivery queue (messages are re-generated, not restored)",
+    "record_link": "derived from the records' data: rebuilt on restore (workbench.links.rebuild)",
+    "subject_latest": "derived from the records: rebuilt on restore (workbench.latest.rebuild)",
+    "process_tally": "derived from the records: rebuilt on restore (workbench.latest.rebuild)",
 }
 
 
@@ -316,6 +319,11 @@ def delete_org(conn: Connection, org_id: int) -> None:
     tables = _tables()
     memo: dict = {}
     filters = {n: _row_filter(n, org_id, memo) for n in plan()}
+    for name in EXCLUDED:  # first: derived rows (record_link) refer to the records deleted below
+        if name in tables:
+            t = tables[name]
+            conds = [t.c[c] == org_id for c, target in _refs(t) if target == "organization"]
+            conn.execute(sa.delete(t).where(sa.or_(*conds)))
     for name in reversed(plan()):
         t = tables[name]
         ids = [r[0] for r in conn.execute(sa.select(*t.primary_key.columns).where(filters[name]))]
@@ -325,11 +333,6 @@ def delete_org(conn: Connection, org_id: int) -> None:
                 conn.execute(sa.delete(t).where(pk[0].in_(ids[i:i + 500])))
         else:
             conn.execute(sa.delete(t).where(filters[name]))
-    for name in EXCLUDED:
-        if name in tables:
-            t = tables[name]
-            conds = [t.c[c] == org_id for c, target in _refs(t) if target == "organization"]
-            conn.execute(sa.delete(t).where(sa.or_(*conds)))
     org_t = tables["organization"]
     conn.execute(sa.delete(org_t).where(org_t.c.id == org_id))
 
@@ -406,9 +409,12 @@ def _import(conn: Connection, zf: zipfile.ZipFile, path: Path, replace: bool, sl
             raise ArchiveError(f"{path}: tables/{name}.jsonl: refused by the database: {e.orig or e}") from None
     _fix_sequences(conn, ["organization", "user", "process_template", *manifest["tables"][3:]])
     search.backfill(conn, new_org)  # archives written before migration 0019 carry no record.search_text
+    from workbench import latest, links
     from workbench.trail import set_heads
 
     set_heads(conn, new_org)  # the chain head is the restored chain's, whatever the archive's row said
+    links.rebuild(conn, new_org)  # derived rows, not archived: from the restored records
+    latest.rebuild(conn, new_org)
     for name, n in manifest["counts"].items():
         restored = result.counts.get(name, 0) + result.dropped.get(name, 0) + result.present.get(name, 0)
         if name not in ("user", "shipped_template") and restored != n:

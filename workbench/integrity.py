@@ -12,7 +12,7 @@ What is checked:
 - every record: a creation event, each revision's data against the digest its event recorded, no revision
   outside the chain, its current data, revision number and state against the chain, its template against
   the creation event, and the derived columns sampling relies on (title, record_date, subject, due_date)
-  recomputed from the verified revisions;
+  recomputed from the verified revisions, and its record_link rows recomputed from its data (workbench.links);
 - every attached file against the digest its `attach` event recorded;
 - every finding (its digest), check (verdict, note, auditor) and sample (its digest) against its last event;
 - the organization's `membership` rows against the replay of the membership events (`_Memberships`): a
@@ -36,6 +36,7 @@ from datetime import date
 from sqlalchemy import exists
 from sqlmodel import Session, func, select
 
+from workbench import links
 from workbench.models import Attachment, Event, Organization, ProcessTemplate, Record, Revision
 from workbench.trail import GENESIS, LEGACY_SCHEME, NotCanonical, Problem, Verification, digest, event_hash, scheme_of
 
@@ -93,11 +94,13 @@ def verify_org(db: Session, org_id: int) -> Verification:
         events = db.connection().execute(select(Event.__table__).where(
             Event.__table__.c.org_id == org_id, Event.__table__.c.record_id.in_(ids)).order_by(Event.__table__.c.seq)).all()
         result.problems += _record_problems(db, org, records, events, templates)
+        result.problems += links.problems(db, org_id, records, templates)
     missing = select(Event.record_id).where(Event.org_id == org_id, Event.action == "create",
                                             ~exists().where(Record.id == Event.record_id, Record.org_id == Event.org_id)
                                             ).order_by(Event.seq)
     for rid in db.exec(missing).all():
         result.problems.append(Problem(f"record {rid}", "is missing (deleted, or moved to another organization)"))
+    result.problems += links.stray(db, org_id)
     result.problems += audit.problems(db, org_id)
     result.problems += members.problems(db, org_id)
     return result

@@ -34,12 +34,13 @@ from datetime import date
 from typing import Any, Iterator
 
 from sqlalchemy import func, or_
+from sqlalchemy import text as sql_text
 from sqlmodel import Session, select
 
 from forms.widgets import display, text
 from forms.values import kind_of
 from workbench import search
-from workbench.models import Membership, ProcessTemplate, Record, User
+from workbench.models import ProcessTemplate, Record, User
 
 COLUMN_SORTS = {"date": Record.record_date, "created": Record.created_at, "updated": Record.updated_at,
                 "state": Record.state, "title": Record.title, "id": Record.id}
@@ -256,9 +257,18 @@ def xlsx_file(head, rows, sub_head, sub_rows, title: str) -> tempfile.SpooledTem
     return out
 
 
+PEOPLE_SQL = """
+WITH RECURSIVE author(u) AS (
+  SELECT min(created_by) FROM record WHERE org_id = :o AND created_by IS NOT NULL
+  UNION ALL
+  SELECT (SELECT min(created_by) FROM record WHERE org_id = :o AND created_by > author.u) FROM author
+  WHERE author.u IS NOT NULL)
+SELECT u FROM author WHERE u IS NOT NULL
+"""
+
+
 def people(db: Session, org_id: int) -> list[tuple[int, str]]:
-    """Who can make records in this organization (its members other than auditors), for the "made by" filter.
-    Read from the memberships, not by grouping the organization's records (a scan of every record). Someone
-    who left is still found by `by=<id>`, not offered in the list."""
-    ids = select(Membership.user_id).where(Membership.org_id == org_id, Membership.role != "auditor")
-    return [(u.id, u.name) for u in db.exec(select(User).where(User.id.in_(ids)).order_by(User.name)).all()]
+    """Who made records in this organization (for the "made by" filter): the distinct authors by a skip scan
+    of index ix_record_author (one seek per person, never a pass over the organization's records)."""
+    ids = db.execute(sql_text(PEOPLE_SQL), {"o": org_id}).scalars().all()
+    return [(u.id, u.name) for u in db.exec(select(User).where(User.id.in_(list(ids) or [0])).order_by(User.name)).all()]

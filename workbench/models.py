@@ -105,6 +105,11 @@ class Record(SQLModel, table=True):
     search_text: Optional[str] = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
+# to-do (#11): records one may act on, per process and state (and the latest done one by date); records a person made
+Index("ix_record_todo", Record.org_id, Record.template_key, Record.state, Record.record_date)
+Index("ix_record_author", Record.org_id, Record.created_by, Record.template_key, Record.state)
+
+
 class Revision(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("record_id", "number"),)
     id: Optional[int] = Field(default=None, primary_key=True)
@@ -164,3 +169,5 @@ from workbench.cb import models as cb_models  # noqa: F401,E402
 from workbench.notify import models as notify_models  # noqa: F401,E402  (outbox, notifications: daily)
 from workbench import numbering as numbering_models  # noqa: F401,E402  (number counters: daily)
 from workbench.api import models as api_models  # noqa: F401,E402  (personal access tokens: svc)
+from workbench import links as links_models  # noqa: F401,E402  (record_link: record links by index, #11)
+from workbench import latest as latest_models  # noqa: F401,E402  (subject_latest: due items by index, #11)

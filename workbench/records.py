@@ -10,12 +10,12 @@ from datetime import date, datetime, tzinfo
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import String, and_, cast, or_, update
+from sqlalchemy import union_all, update
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, select
 
-from workbench import search, signatures, trail
+from workbench import latest, links, search, signatures, trail
 from workbench.actions import Action
 from workbench.errors import Conflict, NotFound, UserError
 from workbench.models import Organization, ProcessTemplate, Record, Revision, utcnow
@@ -107,6 +107,8 @@ def create(db: Session, org: Organization, tpl: ProcessTemplate, data: dict, use
     rec.id = db.connection().execute(_INSERT_RECORD, row).inserted_primary_key[0]  # one INSERT, no unit of work
     make_transient_to_detached(rec)
     db.add(rec)  # in the session as the stored row
+    links.write(db, rec, body)
+    latest.note(db, rec)
     dig = trail.digest(data)
     db.connection().execute(_INSERT_REVISION, {"record_id": rec.id, "number": 1, "data": data, "digest": dig,
                                                "created_at": now, "created_by": rec.created_by})
@@ -183,10 +185,12 @@ def edit(db: Session, rec: Record, tpl: ProcessTemplate, data: dict, user, comme
     for k, v in derived_fields(tpl.body, data).items():
         if k != "record_date" or v is not None:  # a record without a date field keeps the day it was made
             values[k] = v
-    before, old = rec.state, rec.data
+    before, old, ranked = rec.state, rec.data, (rec.subject, rec.record_date, rec.due_date)
     if signed:
         values["state"] = signed[0].from_state
     claim(db, rec, expect_revision=base, expect_state=before, **values)
+    links.write(db, rec, tpl.body, old_data=old)
+    latest.note(db, rec, before=ranked)
     changes = [c[0] for c in diff(old, data)]
     rev = Revision(record_id=rec.id, number=number, data=data, digest=dig, created_at=now, created_by=getattr(user, "id", None))
     db.add(rev)
@@ -202,29 +206,9 @@ def edit(db: Session, rec: Record, tpl: ProcessTemplate, data: dict, user, comme
 
 def linked(db: Session, rec: Record, tpl: ProcessTemplate) -> list[tuple[str, Record]]:
     """("to", r): records this one's link fields point at; ("from", r): records whose link fields point here
-    (e.g. the corrective action answering a nonconformity). Each record's own template version decides
-    which of its fields are links, so answers made with older versions are found too."""
-    out: list[tuple[str, Record]] = []
-    for name, field in tpl.body["schema"]["properties"].items():
-        if field.get("format") == "record-link" and str(rec.data.get(name, "")).isascii() and str(rec.data.get(name, "")).isdigit():
-            target = db.get(Record, int(rec.data[name]))
-            if target and target.org_id == rec.org_id:
-                out.append(("to", target))
-    versions = db.exec(select(ProcessTemplate).where(
-        (ProcessTemplate.org_id == rec.org_id) | ProcessTemplate.org_id.is_(None))).all()
-    fields = {t.id: [n for n, f in t.body["schema"]["properties"].items()
-                     if f.get("format") == "record-link" and rec.template_key in (f.get("linkTemplates") or [])]
-              for t in versions}
-    fields = {tid: names for tid, names in fields.items() if names}
-    # the JSON comparison runs in SQL, so only the linking records are loaded (the rows of the linking
-    # templates are still read: an indexed link table is the next step, issue #11)
-    points_here = [and_(Record.template_id == tid, or_(*[cast(Record.data[n].as_string(), String) == str(rec.id) for n in names]))
-                   for tid, names in fields.items()]
-    if points_here:
-        for r in db.exec(select(Record).where(Record.org_id == rec.org_id, or_(*points_here)).order_by(Record.id)).all():
-            if any(str(r.data.get(n)) == str(rec.id) for n in fields[r.template_id]):
-                out.append(("from", r))
-    return out
+    (e.g. the corrective action answering a nonconformity). Read from the indexed `record_link` table, which
+    records.create / edit keep (each record's own template version decides which of its fields are links)."""
+    return links.to_and_from(db, rec, tpl.body)
 
 
 def revisions(db: Session, rec: Record) -> list[Revision]:
@@ -280,7 +264,7 @@ def changes_since(db: Session, rec: Record, tpl: ProcessTemplate, base: int | No
     return labelled_diff(revs.get(base or 0) or {}, rec.data, labels(tpl.body["schema"], lang))
 
 
-def link_label(rec: Record) -> str:
+def link_label(rec) -> str:
     """A record-link choice that tells records apart: number, title, date, subject."""
     parts = [f"#{rec.id}", rec.title or "—"]
     if rec.record_date:
@@ -295,7 +279,12 @@ def link_choices(db: Session, org_id: int, tpl: ProcessTemplate, limit: int = 30
     out: dict[str, list[tuple[str, str]]] = {}
     for name, field in (tpl.body["schema"].get("properties") or {}).items():
         if field.get("format") == "record-link":
-            rows = db.exec(select(Record).where(Record.org_id == org_id, Record.template_key.in_(field.get("linkTemplates") or []))
-                           .order_by(Record.id.desc()).limit(limit)).all()
+            # the newest of each linkable process by index (ix_record_list), then the newest of those
+            newest = [select(Record.id).where(Record.org_id == org_id, Record.template_key == key)
+                      .order_by(Record.record_date.desc(), Record.id.desc()).limit(limit).subquery()
+                      for key in sorted(set(field.get("linkTemplates") or []))]
+            ids = union_all(*[select(q.c.id) for q in newest]) if newest else None
+            rows = db.exec(select(Record.id, Record.title, Record.record_date, Record.subject).where(Record.id.in_(ids))
+                           .order_by(Record.id.desc()).limit(limit)).all() if newest else []  # columns, not objects
             out[name] = [(str(r.id), link_label(r)) for r in rows]
     return out

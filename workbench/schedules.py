@@ -13,13 +13,14 @@ that adds or renames final states never turns records that were done into not do
 from __future__ import annotations
 
 import calendar
+from functools import lru_cache
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from sqlalchemy import String, and_, cast, literal, or_
-from sqlmodel import Session, func, select
+from sqlalchemy import bindparam, literal, union_all
+from sqlmodel import Session, select
 
-from workbench import library
+from workbench import latest, library
 from workbench.models import Organization, ProcessTemplate, Record
 from workbench.workflow import is_final
 
@@ -52,7 +53,10 @@ def status_of(due: date, today: date, warn_days: int = DEFAULT_WARN_DAYS) -> str
 
 def versions_of(db: Session, recs: list[Record]) -> dict[int, dict]:
     """Template version id -> body, for the versions the records were made with."""
-    ids = {r.template_id for r in recs}
+    return versions_of_ids(db, {r.template_id for r in recs})
+
+
+def versions_of_ids(db: Session, ids: set[int]) -> dict[int, dict]:
     if not ids:
         return {}
     return {t.id: t.body for t in db.exec(select(ProcessTemplate).where(ProcessTemplate.id.in_(ids))).all()}
@@ -91,27 +95,38 @@ def subject_items(tpl: ProcessTemplate, recs: list[Record], today: date) -> list
             if r.due_date is not None]
 
 
-def _last_done(db: Session, org: Organization, key: str) -> list[Record]:
-    """The latest record of `key` in a final state of the version it was made with (one row, by index)."""
-    versions = db.exec(select(ProcessTemplate).where(ProcessTemplate.key == key, (ProcessTemplate.org_id == org.id)
-                                                     | ProcessTemplate.org_id.is_(None))).all()
-    done = [and_(Record.template_id == v.id, Record.state.in_([s for s in v.body["workflow"]["states"] if is_final(v.body, s)]))
-            for v in versions]
-    if not done:
-        return []
-    return list(db.exec(select(Record).where(Record.org_id == org.id, Record.template_key == key, Record.record_date.is_not(None),
-                                             or_(*done)).order_by(Record.record_date.desc(), Record.id.desc()).limit(1)).all())
+def last_done(db: Session, org: Organization, keys: list[str], known: list[ProcessTemplate] = ()) -> dict[str, Record]:
+    """For each process key: its latest record in a final state of the version it was made with. One index
+    seek per (process, final state) (ix_record_todo: organization, process, state, date), all in one
+    statement, then the winning records in one more: never the processes' histories. `known`: versions
+    already loaded (the adopted ones), whose bodies are not read again."""
+    if not keys:
+        return {}
+    bodies = {t.id: t.body for t in known}
+    versions = db.exec(select(ProcessTemplate.id, ProcessTemplate.key).where(
+        ProcessTemplate.key.in_(keys), (ProcessTemplate.org_id == org.id) | ProcessTemplate.org_id.is_(None))).all()
+    if any(vid not in bodies for vid, _k in versions):
+        bodies.update(versions_of_ids(db, {vid for vid, _k in versions if vid not in bodies}))
+    finals: dict[tuple[str, str], list[int]] = {}
+    for vid, key in versions:
+        for s in bodies[vid]["workflow"]["states"]:
+            if is_final(bodies[vid], s):
+                finals.setdefault((key, s), []).append(vid)
+    if not finals:
+        return {}
+    best: dict[str, tuple] = {}
+    shape = tuple((key, s, tuple(ids)) for (key, s), ids in sorted(finals.items()))
+    for key, rid, day in db.exec(_newest_done(shape), params={"org": org.id}).all():
+        best[key] = max(best.get(key, (day, rid)), (day, rid))
+    if not best:
+        return {}
+    recs = {r.id: r for r in db.exec(select(Record).where(Record.id.in_([rid for _d, rid in best.values()]))).all()}
+    return {key: recs[rid] for key, (_d, rid) in best.items()}
 
 
 def _latest_per_subject(db: Session, org: Organization, key: str) -> list[Record]:
-    """Each subject's latest record (a record without a subject is its own subject), ranked in SQL."""
-    subject = func.coalesce(Record.subject, literal("#") + cast(Record.id, String))
-    rank = func.row_number().over(partition_by=subject, order_by=(
-        func.coalesce(Record.record_date, Record.due_date).desc(), Record.id.desc())).label("rank")
-    sub = select(Record.id, rank).where(Record.org_id == org.id, Record.template_key == key,
-                                        or_(Record.due_date.is_not(None), Record.subject.is_not(None))).subquery()
-    latest = select(sub.c.id).where(sub.c.rank == 1)
-    return list(db.exec(select(Record).where(Record.id.in_(latest), Record.due_date.is_not(None))).all())
+    """Each subject's latest record, as maintained on write (workbench.latest: one indexed read)."""
+    return [r for r, _row in latest.latest_records(db, org.id, key)]
 
 
 def due_items(db: Session, org: Organization, today: date | None = None) -> list[DueItem]:
@@ -119,15 +134,47 @@ def due_items(db: Session, org: Organization, today: date | None = None) -> list
     (SQL picks them), never the whole history."""
     today = today or date.today()
     items: list[DueItem] = []
-    for tpl in library.processes(db, org):
-        if not tpl.body.get("schedule"):
-            continue
+    scheduled = [t for t in library.processes(db, org) if t.body.get("schedule")]
+    done = last_done(db, org, [t.key for t in scheduled if "every_months" in t.body["schedule"]], scheduled)
+    bodies = {t.id: t.body for t in scheduled}
+    bodies.update(versions_of_ids(db, {r.template_id for r in done.values()} - set(bodies)))
+    for tpl in scheduled:
         if "every_months" in tpl.body["schedule"]:
-            last = _last_done(db, org, tpl.key)
-            items.append(periodic_item(tpl, last, today, versions_of(db, last)))
+            items.append(periodic_item(tpl, [done[tpl.key]] if tpl.key in done else [], today, bodies))
         else:
             items.extend(subject_items(tpl, _latest_per_subject(db, org, tpl.key), today))
     return sorted(items, key=lambda i: (i.due, i.template.key, i.subject or ""))
+
+
+def process_stats(db: Session, org: Organization, keys: list[str]) -> dict[str, tuple[int, date | None]]:
+    """Process key -> (number of records, latest record date): the maintained tally (workbench.latest) and one
+    index seek per process for the date (ix_record_list), in one statement."""
+    if not keys:
+        return {}
+    counts = latest.tallies(db, org.id)
+    last = dict(db.exec(_newest_dates(tuple(sorted(set(keys)))), params={"org": org.id}).all())
+    return {k: (counts[k], last.get(k)) for k in counts}
+
+
+# The UNION ALL statements are built once per shape (the organization is a bound parameter): building dozens of
+# subqueries per request costs more than running them.
+
+@lru_cache(maxsize=256)
+def _newest_done(shape: tuple):
+    """(key, id, date) of the newest record per (process, final state, versions) in `shape`."""
+    newest = [select(Record.template_key, Record.id, Record.record_date).where(
+        Record.org_id == bindparam("org"), Record.template_key == key, Record.state == s, Record.template_id.in_(ids),
+        Record.record_date.is_not(None)).order_by(Record.record_date.desc(), Record.id.desc()).limit(1).subquery()
+        for key, s, ids in shape]
+    return union_all(*[select(q.c.template_key, q.c.id, q.c.record_date) for q in newest])
+
+
+@lru_cache(maxsize=256)
+def _newest_dates(keys: tuple):
+    """(key, latest record date) per process: one index seek each (ix_record_list)."""
+    return union_all(*[select(literal(k).label("k"), select(Record.record_date).where(
+        Record.org_id == bindparam("org"), Record.template_key == k, Record.record_date.is_not(None))
+        .order_by(Record.record_date.desc()).limit(1).scalar_subquery().label("d")) for k in keys])
 
 
 def summary(items: list[DueItem]) -> dict[str, list[DueItem]]:

@@ -11,16 +11,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from sqlalchemy import String, and_, cast, exists, func, literal, or_
+from sqlalchemy import exists, func, literal, union_all
 from sqlmodel import Session, select
 
-from workbench import library
+from workbench import latest, library, schedules
 from workbench.audit.models import NC_GRADES, Finding
 from workbench.models import Event, Organization, ProcessTemplate, Record
 from workbench.schedules import DEFAULT_WARN_DAYS, add_months
 
 WORKER_ROLES = {"member", "manager", "admin"}
 LIMIT = 200
+CAP = 100  # the top bar counts up to this and shows it as "99+"
 
 
 @dataclass
@@ -36,35 +37,48 @@ class DueRow:
         return (self.due - date.today()).days
 
 
-def _act_condition(templates: list[ProcessTemplate], roles: set[str]):
+def _by_process(org_id: int, branches: dict[tuple, list[str]], *cond) -> object:
+    """Record.id IN (UNION ALL of one indexed SELECT per group of processes sharing the same states: each is a
+    few index seeks, ix_record_todo / ix_record_author), where one OR over every process lets the planner scan
+    all the organization's records."""
+    if not branches:
+        return literal(False)
+    return Record.id.in_(union_all(*[select(Record.id).where(Record.org_id == org_id, *cond, Record.template_key.in_(keys),
+                                                             Record.state.in_(states)) for states, keys in branches.items()]))
+
+
+def _act_condition(org_id: int, templates: list[ProcessTemplate], roles: set[str]):
     """SQL condition: (template_key, state) pairs in which one of `roles` may take a transition."""
-    parts = []
+    groups: dict[tuple, list[str]] = {}
     for t in templates:
         wf = t.body["workflow"]
         states = {s for tr in wf["transitions"] if "admin" in roles or roles & set(tr["roles"])
                   for s in tr["from"] if s != wf["initial"]}
         if states:
-            parts.append(and_(Record.template_key == t.key, Record.state.in_(sorted(states))))
-    return or_(*parts) if parts else literal(False)
+            groups.setdefault(tuple(sorted(states)), []).append(t.key)
+    return _by_process(org_id, groups)
 
 
-def _returned_condition(templates: list[ProcessTemplate], user_id: int):
-    parts = [and_(Record.template_key == t.key, Record.state == t.body["workflow"]["initial"]) for t in templates]
+def _returned_condition(org_id: int, templates: list[ProcessTemplate], user_id: int):
     back = exists().where(Event.record_id == Record.id, Event.action.in_(("transition", "sign")),
                           Event.to_state == Record.state, Event.from_state.is_not(None))
-    return and_(Record.created_by == user_id, or_(*parts) if parts else literal(False), back)
+    groups: dict[tuple, list[str]] = {}
+    for t in templates:
+        groups.setdefault((t.body["workflow"]["initial"],), []).append(t.key)
+    return _by_process(org_id, groups, Record.created_by == user_id, back)
 
 
-def act_query(db: Session, org: Organization, roles: set[str]):
+def act_query(db: Session, org: Organization, roles: set[str], templates: list[ProcessTemplate] | None = None):
     if not roles & WORKER_ROLES:
         return None
-    return select(Record).where(Record.org_id == org.id, _act_condition(library.processes(db, org), roles))
+    return select(Record).where(_act_condition(org.id, templates or library.processes(db, org), roles))
 
 
-def returned_query(db: Session, org: Organization, user_id: int, roles: set[str]):
+def returned_query(db: Session, org: Organization, user_id: int, roles: set[str],
+                   templates: list[ProcessTemplate] | None = None):
     if not roles & WORKER_ROLES:
         return None
-    return select(Record).where(Record.org_id == org.id, _returned_condition(library.processes(db, org), user_id))
+    return select(Record).where(_returned_condition(org.id, templates or library.processes(db, org), user_id))
 
 
 def findings_query(org: Organization, roles: set[str]):
@@ -73,48 +87,53 @@ def findings_query(org: Organization, roles: set[str]):
     return select(Finding).where(Finding.org_id == org.id, Finding.status == "open", Finding.grade.in_(NC_GRADES))
 
 
-def _my_keys(db: Session, org: Organization, user_id: int, roles: set[str]) -> set[str] | None:
-    """Processes I work in: managers all (None), members those they made records in."""
+def _my_keys(db: Session, org: Organization, user_id: int, roles: set[str], templates: list[ProcessTemplate]) -> set[str] | None:
+    """Processes I work in: managers all (None), members those they made records in (one index probe per
+    process, ix_record_author, in one statement: never a scan of everything they made)."""
     if roles & {"manager", "admin"}:
         return None
-    return set(db.exec(select(Record.template_key).where(Record.org_id == org.id, Record.created_by == user_id)
-                       .group_by(Record.template_key)).all())
+    keys = sorted({t.key for t in templates})
+    if not keys:
+        return set()
+    made = [select(literal(k)).where(exists().where(Record.org_id == org.id, Record.created_by == user_id,
+                                                    Record.template_key == k)) for k in keys]
+    return set(db.exec(union_all(*made)).scalars().all())
 
 
-def due_rows(db: Session, org: Organization, user_id: int, roles: set[str], today: date | None = None) -> list[DueRow]:
-    """Overdue and soon-due schedule items (the same rules as workbench.schedules), computed in SQL."""
+def due_rows(db: Session, org: Organization, user_id: int, roles: set[str], today: date | None = None,
+             templates: list[ProcessTemplate] | None = None) -> list[DueRow]:
+    """Overdue and soon-due schedule items (the same rules as workbench.schedules), read by index: the latest
+    completed record of every periodic process in one statement, each subject's latest record as maintained
+    on write (workbench.latest)."""
     if not roles & WORKER_ROLES:
         return []
     today = today or date.today()
-    keys = _my_keys(db, org, user_id, roles)
+    templates = templates or library.processes(db, org)
+    keys = _my_keys(db, org, user_id, roles, templates)
+    mine = [t for t in templates if t.body.get("schedule") and (keys is None or t.key in keys)]
+    done = schedules.last_done(db, org, [t.key for t in mine if "every_months" in t.body["schedule"]], templates)
     out: list[DueRow] = []
-    for t in library.processes(db, org):
-        sched = t.body.get("schedule") or {}
-        if not sched or (keys is not None and t.key not in keys):
-            continue
+    for t in mine:
+        sched = t.body["schedule"]
         warn = sched.get("warn_days", DEFAULT_WARN_DAYS)
         if "every_months" in sched:
-            finals = [s for s, spec in t.body["workflow"]["states"].items() if spec.get("final")]
-            last = db.exec(select(Record.id, Record.record_date).where(
-                Record.org_id == org.id, Record.template_key == t.key, Record.state.in_(finals),
-                Record.record_date.is_not(None)).order_by(Record.record_date.desc(), Record.id.desc()).limit(1)).first()
-            due = add_months(last[1], sched["every_months"]) if last else today
+            last = done.get(t.key)
+            due = add_months(last.record_date, sched["every_months"]) if last else today
             if last is None or due <= today + timedelta(days=warn):
-                out.append(DueRow(t, None, due, last is None or due < today, last[0] if last else None))
+                out.append(DueRow(t, None, due, last is None or due < today, last.id if last else None))
             continue
-        key = func.coalesce(Record.subject, literal("#") + cast(Record.id, String))
-        rank = func.row_number().over(partition_by=key, order_by=(func.coalesce(Record.record_date, Record.due_date).desc(),
-                                                                  Record.id.desc())).label("rank")
-        sub = select(Record.id, Record.subject, Record.due_date, rank).where(
-            Record.org_id == org.id, Record.template_key == t.key, Record.due_date.is_not(None)).subquery()
-        for rid, subject, due in db.exec(select(sub.c.id, sub.c.subject, sub.c.due_date).where(
-                sub.c.rank == 1, sub.c.due_date <= today + timedelta(days=warn)).order_by(sub.c.due_date).limit(LIMIT)).all():
-            out.append(DueRow(t, subject or f"#{rid}", due, due < today, rid))
+        for rec, row in latest.latest_records(db, org.id, t.key, today + timedelta(days=warn), LIMIT):
+            out.append(DueRow(t, row.subject, row.due_date, row.due_date < today, rec.id))
     return sorted(out, key=lambda r: (r.due, r.template.key, r.subject or ""))
 
 
-def _count(db: Session, q) -> int:
-    return 0 if q is None else db.exec(select(func.count()).select_from(q.subquery())).one()
+def _count(db: Session, q, cap: int | None = None) -> int:
+    """count(*) of the query's rows (up to `cap`: the database stops there)."""
+    if q is None:
+        return 0
+    if cap is not None:
+        q = q.with_only_columns(literal(1), maintain_column_froms=True).order_by(None).limit(cap)
+    return db.exec(select(func.count()).select_from(q.subquery())).one()
 
 
 @dataclass
@@ -131,10 +150,11 @@ class Todo:
 
 
 def for_user(db: Session, org: Organization, user, roles: set[str], limit: int = LIMIT) -> Todo:
-    qs = {"act": act_query(db, org, roles), "returned": returned_query(db, org, user.id, roles),
+    tpls = library.processes(db, org)
+    qs = {"act": act_query(db, org, roles, tpls), "returned": returned_query(db, org, user.id, roles, tpls),
           "findings": findings_query(org, roles)}
     counts = {k: _count(db, q) for k, q in qs.items()}
-    due = due_rows(db, org, user.id, roles)
+    due = due_rows(db, org, user.id, roles, templates=tpls)
     counts["due"] = len(due)
     rows = {k: (list(db.exec(q.order_by(Record.updated_at.desc()).limit(limit)).all()) if q is not None and k != "findings" else [])
             for k, q in qs.items()}
@@ -142,8 +162,11 @@ def for_user(db: Session, org: Organization, user, roles: set[str], limit: int =
     return Todo(rows["act"], rows["returned"], due, findings, counts)
 
 
-def count(db: Session, org: Organization, user, roles: set[str]) -> int:
-    """The number in the top bar."""
-    n = _count(db, act_query(db, org, roles)) + _count(db, returned_query(db, org, user.id, roles))
-    n += _count(db, findings_query(org, roles))
-    return n + len(due_rows(db, org, user.id, roles))
+def count(db: Session, org: Organization, user, roles: set[str], cap: int | None = None) -> int:
+    """The number in the top bar; with `cap`, at most that (each part is counted up to it, so the cost does
+    not grow with a backlog: the top bar shows CAP as "99+")."""
+    tpls = library.processes(db, org)
+    n = _count(db, act_query(db, org, roles, tpls), cap) + _count(db, returned_query(db, org, user.id, roles, tpls), cap)
+    n += _count(db, findings_query(org, roles), cap)
+    n += len(due_rows(db, org, user.id, roles, templates=tpls))
+    return n if cap is None else min(n, cap)

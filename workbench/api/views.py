@@ -18,7 +18,7 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException
 
 import forms
-from workbench import attachments, library, listing, records, workflow
+from workbench import library, listing, records, workflow
 from workbench.api import openapi, problems, tokens
 from workbench.auth import LoginUser
 from workbench.db import get_session, transaction

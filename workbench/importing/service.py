@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, time, timezone
-from typing import Any
 
 from flask_babel import gettext as _
 from sqlmodel import Session

@@ -4,13 +4,13 @@ from __future__ import annotations
 from flask import Blueprint, g, redirect, render_template, url_for
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
-from sqlmodel import func, select
+from sqlmodel import select
 
 from workbench import library, schedules
 from workbench.auth import active_memberships
 from workbench.db import get_session
 from workbench.errors import UserError
-from workbench.models import Organization, Record
+from workbench.models import Organization
 from workbench.tenancy import allow
 
 bp = Blueprint("main", __name__)
@@ -42,9 +42,7 @@ def dashboard(org):
             return redirect(url_for("audit.engagement", org=g.org.slug, eid=mine[0].id))
         return redirect(url_for("audit.index", org=g.org.slug))
     templates = library.processes(db, g.org)
-    stats = {key: (n, last) for key, n, last in db.exec(
-        select(Record.template_key, func.count(Record.id), func.max(Record.record_date))
-        .where(Record.org_id == g.org.id).group_by(Record.template_key)).all()}
+    stats = schedules.process_stats(db, g.org, [t.key for t in templates])
     due = schedules.summary(schedules.due_items(db, g.org))
     from workbench.documents.control import due_reviews
 
