@@ -77,7 +77,7 @@ def test_a_head_moved_elsewhere_costs_one_more_statement_and_the_chain_continues
     create_through_service(app, db, world.acme, tpl, world.users["member"])
     monkeypatch.setitem(trail._heads, world.acme.id, (1, "f" * 64))  # a stale guess (as after a rollback)
     seen = statements(engine, lambda: create_through_service(app, db, world.acme, tpl, world.users["member"]))
-    assert seen == CREATE[:2] + ["UPDATE organization"] * 3 + CREATE[3:], seen
+    assert seen == CREATE[:3] + ["UPDATE organization"] * 3 + CREATE[4:], seen
     v = trail.verify(db, world.acme.id)
     assert v.ok and v.head_seq == 2, v.problems
     assert db.exec(select(Organization.head_seq)).all()[0] == 2
