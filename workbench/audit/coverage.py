@@ -211,20 +211,18 @@ def compute(rows: list[tuple[str, str]], months: list[str], records: Iterable[tu
 
 def coverage(db: Session, org, standards: Iterable[str], start: date, end: date, scope_clauses: list[dict] | None = None,
              scope_processes: list[str] | None = None, detail: bool = False, today: date | None = None) -> Coverage:
-    """The matrix from two aggregate queries: records per template version and month, and the scheduled
+    """The matrix from two aggregate queries: records per template version and day, and the scheduled
     processes' distinct (date, subject, due date, state) with their counts — no record is loaded."""
-    from sqlalchemy import extract
-
     from workbench import library
     from workbench.models import ProcessTemplate, Record
     from workbench.workflow import is_final
 
-    year, month = extract("year", Record.record_date), extract("month", Record.record_date)
-    q = select(Record.template_id, year, month, func.count()).where(
+    # per day and template version (at most days × versions rows, in ix_record_frame's order); months summed in compute
+    q = select(Record.template_id, Record.record_date, func.count()).where(
         Record.org_id == org.id, Record.record_date >= start, Record.record_date <= end)
     if scope_processes:
         q = q.where(Record.template_key.in_(scope_processes))
-    recs = [(tid, date(int(y), int(m), 1), n) for tid, y, m, n in db.exec(q.group_by(Record.template_id, year, month)).all()]
+    recs = db.exec(q.group_by(Record.record_date, Record.template_id)).all()
     tids = {t for t, _d, _n in recs}
     bodies = {t.id: t.body.get("clauses") or [] for t in db.exec(select(ProcessTemplate).where(ProcessTemplate.id.in_(tids))).all()} if tids else {}
     procs = [t for t in library.processes(db, org) if not scope_processes or t.key in scope_processes]

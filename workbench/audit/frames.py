@@ -164,13 +164,25 @@ def _stratum(how: str | None, values: tuple) -> str | None:
     return None
 
 
-def matching(db: Session, org_id: int, definition: dict, *columns):
+def serving(db: Session, org_id: int, definition: dict) -> list[int] | None:
+    """The ids of the template versions (the organization's and shipped) serving the definition's clause."""
+    from workbench.audit.sampling import serves
+    from workbench.models import ProcessTemplate
+
+    if not definition.get("clause"):
+        return None
+    tpls = db.exec(select(ProcessTemplate.id, ProcessTemplate.body).where(
+        (ProcessTemplate.org_id == org_id) | ProcessTemplate.org_id.is_(None))).all()
+    return [tid for tid, body in tpls if serves(body.get("clauses") or [], definition.get("standard"), definition["clause"])]
+
+
+def matching(db: Session, org_id: int, definition: dict, *columns, tids: list[int] | None = None):
     """SELECT columns FROM the organization's records matching the population definition (see
-    sampling.population): every filter in SQL, the clause as the ids of the template versions serving it."""
+    sampling.population): every filter in SQL, the clause as the ids of the template versions serving it
+    (`tids`, when already looked up)."""
     from datetime import date
 
-    from workbench.audit.sampling import serves
-    from workbench.models import ProcessTemplate, Record
+    from workbench.models import Record
 
     q = select(*columns).where(Record.org_id == org_id)
     if definition.get("start"):
@@ -184,10 +196,7 @@ def matching(db: Session, org_id: int, definition: dict, *columns):
     if definition.get("state"):
         q = q.where(Record.state == definition["state"])
     if definition.get("clause"):
-        tpls = db.exec(select(ProcessTemplate.id, ProcessTemplate.body).where(
-            (ProcessTemplate.org_id == org_id) | ProcessTemplate.org_id.is_(None))).all()
-        ok = [tid for tid, body in tpls if serves(body.get("clauses") or [], definition.get("standard"), definition["clause"])]
-        q = q.where(Record.template_id.in_(ok or [0]))
+        q = q.where(Record.template_id.in_((serving(db, org_id, definition) if tids is None else tids) or [0]))
     if definition.get("edited_after_signature"):  # records edited while a signature was in force
         from workbench.signatures import edited_after_signature
 
@@ -195,10 +204,10 @@ def matching(db: Session, org_id: int, definition: dict, *columns):
     return q
 
 
-def sizes(db: Session, org_id: int, definition: dict, how: str | None) -> dict[str, int]:
+def sizes(db: Session, org_id: int, definition: dict, how: str | None, tids: list[int] | None = None) -> dict[str, int]:
     """Records matching the definition per stratum ({"": n} when not stratified), by one aggregate query."""
     cols = _stratum_cols(how)
-    q = matching(db, org_id, definition, *cols, func.count())
+    q = matching(db, org_id, definition, *cols, func.count(), tids=tids)
     rows = db.execute(q.group_by(*cols) if cols else q).all()
     out: dict[str, int] = {}
     for row in rows:
@@ -208,12 +217,13 @@ def sizes(db: Session, org_id: int, definition: dict, how: str | None) -> dict[s
     return out
 
 
-def stream(db: Session, org_id: int, definition: dict, how: str | None) -> Iterator[tuple[list[int], list[str] | None]]:
+def stream(db: Session, org_id: int, definition: dict, how: str | None,
+           tids: list[int] | None = None) -> Iterator[tuple[list[int], list[str] | None]]:
     """The matching records in id order, CHUNK at a time, as (ids, their strata or None): plain values, streamed."""
     from workbench.models import Record
 
     cols = _stratum_cols(how)
-    q = matching(db, org_id, definition, Record.id, *cols).order_by(Record.id)
+    q = matching(db, org_id, definition, Record.id, *cols, tids=tids).order_by(Record.id)
     result = db.execute(q.execution_options(yield_per=CHUNK, stream_results=True))
     for part in result.partitions(CHUNK):
         yield [r[0] for r in part], ([_stratum(how, tuple(r[1:])) for r in part] if cols else None)
@@ -279,7 +289,8 @@ def create(db: Session, engagement, definition: dict, rule: dict, seed: int, use
     from workbench.audit.models import Sample
 
     how = rule.get("stratify") or None
-    counted = sizes(db, engagement.org_id, definition, how)
+    tids = serving(db, engagement.org_id, definition)
+    counted = sizes(db, engagement.org_id, definition, how, tids)
     n = sum(counted.values())
     if not n:
         raise ValueError(_("No records match this population."))
@@ -291,7 +302,8 @@ def create(db: Session, engagement, definition: dict, rule: dict, seed: int, use
                drawn=[], draws=[], created_at=now, created_by=getattr(user, "id", None))
     db.add(s)
     db.flush()
-    got = store(db, s.id, stream(db, engagement.org_id, definition, how), {p: i for i, p in enumerate(places)}, set(picked))
+    got = store(db, s.id, stream(db, engagement.org_id, definition, how, tids), {p: i for i, p in enumerate(places)},
+                set(picked))
     if got["size"] != n or got["sizes"] != counted:
         raise ValueError(_("The records changed while the sample was being drawn: draw again."))
     if judgement:

@@ -1,4 +1,5 @@
-"""scale (#11): sample frames stored in compressed chunks (algorithm 2) instead of an id list in JSON
+"""scale (#11): sample frames stored in compressed chunks (algorithm 2) instead of an id list in JSON; a
+covering index for coverage counts and sample frames
 
 Revision ID: 0017
 Revises: 0003
@@ -32,9 +33,12 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('audit_sample_frame', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_audit_sample_frame_sample_id'), ['sample_id'], unique=False)
+    op.create_index('ix_record_frame', 'record', ['org_id', 'record_date', 'template_id', 'template_key', 'state', 'id'],
+                    unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index('ix_record_frame', table_name='record')
     with op.batch_alter_table('audit_sample_frame', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_audit_sample_frame_sample_id'))
     op.drop_table('audit_sample_frame')
