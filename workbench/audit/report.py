@@ -157,6 +157,8 @@ def gather(db: Session, org: Organization, e: Engagement, lang: str = "zh", toda
 def xlsx(rep: Report, db: Session | None = None) -> bytes:
     """The workbook, written in openpyxl's write-only mode (rows go to disk as they are appended); the frames of
     algorithm-2 samples are streamed from their stored chunks (needs `db`), so memory does not grow with them."""
+    from copy import copy
+
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Alignment, Font, PatternFill
@@ -185,12 +187,19 @@ def xlsx(rep: Report, db: Session | None = None) -> bytes:
             ws.column_dimensions[get_column_letter(i)].width = w
         return ws
 
+    looks: dict[tuple[int, int], object] = {}  # (font, fill) -> its style array, registered with the workbook once
+
     def styled(ws, value, font=plain, fill=None):
         cell = WriteOnlyCell(ws, value=value)
-        cell.font = font
-        cell.alignment = wrap
-        if fill is not None:
-            cell.fill = fill
+        look = looks.get((id(font), id(fill)))
+        if look is None:
+            cell.font = font
+            cell.alignment = wrap
+            if fill is not None:
+                cell.fill = fill
+            looks[(id(font), id(fill))] = copy(cell._style)
+        else:
+            cell._style = copy(look)
         return cell
 
     def put(ws, row: list, font=plain, fill=None):
