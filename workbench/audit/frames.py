@@ -224,8 +224,9 @@ def stream(db: Session, org_id: int, definition: dict, how: str | None,
 
     cols = _stratum_cols(how)
     q = matching(db, org_id, definition, Record.id, *cols, tids=tids).order_by(Record.id)
-    result = db.execute(q.execution_options(yield_per=CHUNK, stream_results=True))
-    for part in result.partitions(CHUNK):
+    # Core, not ORM, execution: plain rows fetched CHUNK at a time (a server-side cursor on PostgreSQL)
+    result = db.connection().execute(q.execution_options(stream_results=True, yield_per=CHUNK))
+    while part := result.fetchmany(CHUNK):
         yield [r[0] for r in part], ([_stratum(how, tuple(r[1:])) for r in part] if cols else None)
 
 
@@ -271,7 +272,8 @@ def chunks(db: Session, sample_id: int) -> Iterator[bytes]:
     from workbench.audit.models import SampleFrame
 
     q = select(SampleFrame.data).where(SampleFrame.sample_id == sample_id).order_by(SampleFrame.chunk)
-    for part in db.execute(q.execution_options(yield_per=8, stream_results=True)).partitions(8):
+    result = db.connection().execute(q.execution_options(stream_results=True, yield_per=8))
+    while part := result.fetchmany(8):
         for (data,) in part:
             yield zlib.decompress(data)
 
