@@ -173,20 +173,23 @@ def compute(rows: list[tuple[str, str]], months: list[str], records: Iterable[tu
     adopted maps adopted process key -> its clauses (for naming the processes that serve a row);
     expected maps adopted process key -> expected dates (None: every month; see expected_dates); without
     it every month expects records (the matrix before schedules were considered)."""
-    index = {m: i for i, m in enumerate(months)}
+    index = {(int(m[:4]), int(m[5:7])): i for i, m in enumerate(months)}
     per_template: dict[int, list[int]] = {}
     for tid, d, *n in records:
-        i = index.get(d.strftime("%Y-%m")) if d else None
+        i = index.get((d.year, d.month)) if d else None
         if i is None:
             continue
         per_template.setdefault(tid, [0] * len(months))[i] += n[0] if n else 1
+    # what each template version serves: its (standard, clause) and every parent clause (8.5.1 → 8.5, 8)
+    served = {tid: {(c["standard"], ".".join(c["clause"].split(".")[:k])) for c in template_clauses.get(tid, [])
+                    for k in range(1, c["clause"].count(".") + 2)} for tid in per_template}
     out = []
     for standard, clause in rows:
         row = Row(standard, clause, dict(zh=catalogue.title(standard, clause, "zh"), en=catalogue.title(standard, clause, "en")),
                   templates=sorted(k for k, cl in adopted.items() if serves(cl, standard, clause)), counts=[0] * len(months),
                   system=catalogue.served_by_system(standard, clause))
         for tid, counts in per_template.items():
-            if serves(template_clauses.get(tid, []), standard, clause):
+            if (standard, clause) in served[tid]:
                 row.counts = [a + b for a, b in zip(row.counts, counts)]
         row.expected = [0] * len(months)
         if expected is None:
@@ -197,14 +200,14 @@ def compute(rows: list[tuple[str, str]], months: list[str], records: Iterable[tu
                 row.continuous = True
                 continue
             for d in dates:
-                i = index.get(d.strftime("%Y-%m"))
+                i = index.get((d.year, d.month))
                 if i is not None:
                     row.expected[i] += 1
         out.append(row)
     cov = Coverage(months, out)
     if today is not None:
         cur = today.strftime("%Y-%m")
-        cov.current = index.get(cur)
+        cov.current = index.get((today.year, today.month))
         cov.judged_until = cov.current if cov.current is not None else (len(months) - 1 if months and months[0] <= cur else -1)
     return cov
 
@@ -224,19 +227,23 @@ def coverage(db: Session, org, standards: Iterable[str], start: date, end: date,
         q = q.where(Record.template_key.in_(scope_processes))
     recs = db.exec(q.group_by(Record.record_date, Record.template_id)).all()
     tids = {t for t, _d, _n in recs}
-    bodies = {t.id: t.body.get("clauses") or [] for t in db.exec(select(ProcessTemplate).where(ProcessTemplate.id.in_(tids))).all()} if tids else {}
-    procs = [t for t in library.processes(db, org) if not scope_processes or t.key in scope_processes]
+    everything = library.processes(db, org)
+    procs = [t for t in everything if not scope_processes or t.key in scope_processes]
     adopted = {t.key: t.body.get("clauses") or [] for t in procs}
     scheduled = {t.key: t for t in procs if t.body.get("schedule")}
-    history: dict[str, list] = {k: [] for k in scheduled}
+    rows = []
     if scheduled:  # the scheduled processes' records, grouped on the few columns the schedule needs
         cols = (Record.template_key, Record.template_id, Record.record_date, Record.subject, Record.due_date, Record.state)
         rows = db.exec(select(*cols, func.count()).where(Record.org_id == org.id, Record.template_key.in_(list(scheduled)),
                                                          Record.record_date <= end).group_by(*cols)).all()
-        tbodies = {t.id: t.body for t in db.exec(select(ProcessTemplate).where(
-            ProcessTemplate.id.in_({r[1] for r in rows} or {0}))).all()}
-        for key, tid, d, subject, due, state, n in rows:
-            history[key].append((d, subject, due, is_final(tbodies.get(tid) or scheduled[key].body, state), n))
+    # template versions: the adopted ones are loaded already; one query for older versions that records still use
+    tbodies = {t.id: t.body for t in everything}
+    need = (tids | {r[1] for r in rows}) - set(tbodies)
+    tbodies.update({t.id: t.body for t in db.exec(select(ProcessTemplate).where(ProcessTemplate.id.in_(need or {0}))).all()})
+    bodies = {tid: tbodies[tid].get("clauses") or [] for tid in tids if tid in tbodies}
+    history: dict[str, list] = {k: [] for k in scheduled}
+    for key, tid, d, subject, due, state, n in rows:
+        history[key].append((d, subject, due, is_final(tbodies.get(tid) or scheduled[key].body, state), n))
     expected = {k: expected_dates(t.body.get("schedule"), history.get(k, []), start, end) for k, t in
                 {t.key: t for t in procs}.items()}
     return compute(clause_rows(standards, scope_clauses, detail), months_between(start, end), recs, bodies, adopted,
