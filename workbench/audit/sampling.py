@@ -26,6 +26,8 @@ sample never takes a record away from a stratum, so the stratified ordering is p
 
 The shuffle is a Fisher–Yates over the sorted ids driven only by ``random.Random(seed).random()`` — the one
 method whose sequence Python guarantees across versions for a given seed — and never Python's ``hash()``.
+That is algorithm 1 (``ALGORITHM``), kept for the samples drawn with it. New samples use algorithm 2
+(``ALGORITHM_V2``, workbench.audit.frames): same sizes and seat order, places drawn in O(k), frame streamed.
 """
 from __future__ import annotations
 
