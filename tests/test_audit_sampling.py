@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from sqlmodel import select
 
 from tests.conftest import load_fixture
+from tests.sample_frames import frame_of, redraw
 from workbench import records
 from workbench.audit import sampling
 from workbench.audit.models import Engagement, Sample
@@ -173,14 +174,20 @@ def test_population_filters_by_period_process_clause_and_state(app, db, world, p
     assert set(months.strata) == {"2026-01", "2026-02", "2026-03"}
 
 
-def test_stored_sample_redraws_extends_and_detects_tampering(app, db, world, populated):
-    rule = sampling.make_rule("sqrt", audit_type="surveillance", stratify="month")
+ALGORITHMS = [sampling.ALGORITHM, sampling.ALGORITHM_V2]
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_stored_sample_redraws_extends_and_detects_tampering(app, db, world, populated, algorithm):
+    rule = sampling.make_rule("sqrt", audit_type="surveillance", stratify="month", algorithm=algorithm)
     with app.app_context():
         s = sampling.create_sample(db, populated, DEFINITION, rule, 123456789, world.users["auditor"])
         db.commit()
-    assert s.population_size == 60 and len(s.population_ids) == 60
+    ids, strata = frame_of(db, s)
+    assert s.population_size == 60 and len(ids) == 60 and ids == sorted(ids)
     assert len(s.drawn) == 5  # ⌈0.6·√60⌉ = 5 ≥ 3 months
-    assert s.drawn == sampling.draw(s.population_ids, 123456789, rule, s.strata)
+    assert s.drawn == redraw(db, s)
+    assert {strata[ids.index(i)] for i in s.drawn} == {"2026-01", "2026-02", "2026-03"}
     ev = db.exec(select(Event).where(Event.action == "audit_sample")).one()
     assert ev.data_digest == s.digest and ev.detail["seed"] == 123456789
     assert sampling.verify_sample(db, s).ok
@@ -194,7 +201,7 @@ def test_stored_sample_redraws_extends_and_detects_tampering(app, db, world, pop
 
     # someone edits the stored sample behind the application's back
     stored = db.get(Sample, s.id)
-    outsider = next(i for i in stored.population_ids if i not in stored.drawn)
+    outsider = next(i for i in frame_of(db, stored)[0] if i not in stored.drawn)
     stored.drawn = [outsider, *stored.drawn[1:]]
     db.add(stored)
     db.commit()
@@ -204,14 +211,15 @@ def test_stored_sample_redraws_extends_and_detects_tampering(app, db, world, pop
         sampling.extend_sample(db, db.get(Sample, s.id), 1, world.users["auditor"])
 
 
-def test_tampered_seed_with_consistent_redraw_is_caught_by_the_chain(app, db, world, populated):
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_tampered_seed_with_consistent_redraw_is_caught_by_the_chain(app, db, world, populated, algorithm):
     """Even a forger who re-draws consistently with a new seed is caught: the chain holds the digest."""
-    rule = sampling.make_rule("fixed", n=6)
+    rule = sampling.make_rule("fixed", n=6, algorithm=algorithm)
     with app.app_context():
         s = sampling.create_sample(db, populated, DEFINITION, rule, 1, world.users["auditor"])
         db.commit()
     s.seed = 2
-    s.drawn = sampling.draw(s.population_ids, 2, rule)
+    s.drawn = redraw(db, s)
     s.digest = sampling.sample_digest(s)
     db.add(s)
     db.commit()
@@ -219,9 +227,11 @@ def test_tampered_seed_with_consistent_redraw_is_caught_by_the_chain(app, db, wo
     assert not check.ok and any("chain" in p for p in check.problems)
 
 
-def test_population_changes_after_the_draw_are_reported_not_failed(app, db, world, populated):
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_population_changes_after_the_draw_are_reported_not_failed(app, db, world, populated, algorithm):
     with app.app_context():
-        s = sampling.create_sample(db, populated, DEFINITION, sampling.make_rule("fixed", n=3), 5, world.users["auditor"])
+        s = sampling.create_sample(db, populated, DEFINITION, sampling.make_rule("fixed", n=3, algorithm=algorithm), 5,
+                                   world.users["auditor"])
         kit = db.exec(select(ProcessTemplate).where(ProcessTemplate.key == "kitchen-sink")).first()
         late = records.create(db, world.acme, kit, {"batch_no": "late", "inspected_on": "2026-02-02", "result": "pass",
                                                     "quantity": 1}, world.users["member"])

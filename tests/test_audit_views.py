@@ -12,8 +12,9 @@ import pytest
 from sqlmodel import select
 
 from tests.conftest import csrf_from, load_fixture
+from tests.sample_frames import frame_of, redraw
 from workbench import records
-from workbench.audit import sampling
+from workbench.audit import frames, sampling
 from workbench.audit.models import Check, Engagement, Finding, Sample, TeamMember
 from workbench.models import Event, Membership, Record
 from workbench.templates import shipped_library
@@ -163,7 +164,7 @@ def test_auditor_samples_checks_raises_nc_and_closes_it_after_the_answer(acme, e
     sid = draw(auditor, eid, seed="4242")
     s = db.get(Sample, sid)
     assert s.seed == 4242 and s.population_size == 40 and len(s.drawn) == 7 and s.created_by == acme.users["auditor"].id
-    assert s.drawn == sampling.draw(s.population_ids, 4242, s.rule)
+    assert s.drawn == redraw(db, s)
     page = auditor.get(f"/o/acme/audit/e/{eid}/s/{sid}").get_data(as_text=True)
     assert "4242" in page and all(f"#{rid}" in page for rid in s.drawn)
     assert "✔" in auditor.get(f"/o/acme/audit/e/{eid}/s/{sid}/verify").get_data(as_text=True)
@@ -229,7 +230,7 @@ def test_auditor_samples_checks_raises_nc_and_closes_it_after_the_answer(acme, e
     # the frozen population is in the file: the sample can be re-drawn from the export alone
     pop = [row for row in wb.worksheets[2].iter_rows(min_row=2, values_only=True)]
     ids = [r[2] for r in pop if r[0] == 1]
-    assert sampling.draw_order(ids, int(pop[0][1]), None, 10) == db.get(Sample, sid).drawn
+    assert [ids[p] for _s, p in frames.draw_places({"": len(ids)}, int(pop[0][1]), 10)] == db.get(Sample, sid).drawn
 
 
 def test_coverage_and_readiness_pages(acme, engaged):
@@ -360,6 +361,7 @@ def test_stratified_sample_through_the_web(acme, engaged, db):
     _manager, auditor, eid = engaged
     sid = draw(auditor, eid, kind="percent", percent="5", stratify="month", seed="9")
     s = db.get(Sample, sid)
-    months = set(s.strata)
+    ids, strata = frame_of(db, s)
+    months = set(strata)
     assert len(months) >= 4 and len(s.drawn) == max(2, len(months))
-    assert {s.strata[s.population_ids.index(i)] for i in s.drawn} == months
+    assert {strata[ids.index(i)] for i in s.drawn} == months

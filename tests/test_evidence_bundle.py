@@ -16,6 +16,7 @@ from flask.cli import ScriptInfo
 from sqlmodel import select
 
 from tests.conftest import PASSWORD, load_fixture
+from tests.sample_frames import frame_of
 from tests.test_trail_anchoring import Actor, engagement
 from workbench import attachments, records, workflow
 from workbench.audit import sampling, seals, service
@@ -91,7 +92,9 @@ def test_untouched_bundle_verifies_with_plain_python(bundle_zip, world):
         assert f"event #{s['seq']} {s['hash']}" in r.stdout
     [sample] = m["samples"]
     assert sample["payload"]["drawn"] == world.sample.drawn and sample["seed"] == 20260315
-    assert sample["frame_digest"] and sample["payload"]["population_ids"] == world.sample.population_ids
+    assert sample["frame_digest"] == sample["payload"]["frame_digest"] == world.sample.frame_digest
+    frame = zipfile.ZipFile(bundle_zip).read(sample["frame_file"]).decode()
+    assert [int(line.split("\t")[0]) for line in frame.splitlines()] == frame_of(world.db, world.sample)[0]
     assert {r_["id"] for r_ in m["records"]} == set(world.sample.drawn)
     assert m["engagement"]["standards"] == ["ISO 9001:2015"] and m["engagement"]["period"][1] == TODAY.isoformat()
     # bounded: the segment starts at the oldest sampled record, not at the organization's first event
@@ -122,9 +125,11 @@ def members(path, prefix):
     return [n for n in zipfile.ZipFile(path).namelist() if n.startswith(prefix)]
 
 
-@pytest.mark.parametrize("kind", ["revision", "attachment", "chain", "chain-whitespace", "report"])
+@pytest.mark.parametrize("kind", ["revision", "attachment", "chain", "chain-whitespace", "report", "frame"])
 def test_one_changed_byte_is_detected_and_located(bundle_zip, kind):
-    if kind == "revision":
+    if kind == "frame":  # the sample's frozen frame (algorithm 2: a file of its lines)
+        member = members(bundle_zip, "frames/")[0]
+    elif kind == "revision":
         member = members(bundle_zip, "records/")[-1]
     elif kind == "attachment":
         member = members(bundle_zip, "attachments/")[0]

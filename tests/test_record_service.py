@@ -12,6 +12,7 @@ import pytest
 from sqlmodel import Session, select
 
 from tests.conftest import PASSWORD, csrf_from, login
+from tests.sample_frames import frame_of
 from tests.test_postgres import pg_app, pg_url, pg_world  # noqa: F401  (the throw-away PostgreSQL cluster)
 from workbench import records, schedules, signatures, trail, workflow
 from workbench.actions import Action
@@ -439,7 +440,7 @@ def test_sample_form_can_filter_to_edits_after_signature(app, db, world, rec, cl
         "edited_after_signature": "1"})
     assert r.status_code == 303, r.get_data(as_text=True)[:500]
     s = db.exec(select(Sample)).one()
-    assert s.population_ids == [rec.id] and s.definition["edited_after_signature"] is True
+    assert frame_of(db, s)[0] == [rec.id] and s.definition["edited_after_signature"] is True
     page = auditor.get(r.headers["Location"]).get_data(as_text=True)
     assert "signed-edit-chip" in page
 

@@ -66,3 +66,54 @@ def test_pages_run_the_same_statements_at_100_and_1000_records_on_postgres(pg_ap
                          for page, url in PAGES.items() if page != "coverage"}
         assert shapes[100] == shapes[1_000], shapes
         assert todo.count(db, world.acme, world.users["manager"], {"manager"}, cap=todo.CAP) <= todo.CAP
+
+
+def test_sampling_coverage_and_report_on_postgres(pg_app):  # noqa: F811
+    """Algorithm-2 samples (counted with EXTRACT, frame streamed through a server-side cursor into bytea chunks),
+    their verification and extension, the coverage aggregates against a brute-force count, and the xlsx."""
+    import io
+    from datetime import date, timedelta
+
+    from openpyxl import load_workbook
+
+    from bench.scale import populate
+    from tests.sample_frames import frame_of, redraw
+    from tests.test_coverage_sql import brute_force
+    from workbench.audit import coverage as cov_mod
+    from workbench.audit import report as report_mod
+    from workbench.audit import sampling
+    from workbench.audit.models import Engagement
+    from workbench.models import utcnow
+
+    lib = shipped_library()
+    with Session(pg_app.extensions["workbench.engine"], expire_on_commit=False) as db:
+        world = World(db)
+        for k in ("production-inspection", "calibration-record", "internal-audit"):
+            world.add_template(lib[k], world.acme)
+        populate(db, world.acme, world.users["member"], 300, scheme=1)
+        today = date.today()
+        e = Engagement(org_id=world.acme.id, title="pg", standards=["ISO 9001:2015"], audit_type="surveillance",
+                       period_start=today - timedelta(days=365), period_end=today, access_from=utcnow(),
+                       access_until=utcnow() + timedelta(days=5))
+        db.add(e)
+        db.commit()
+        definition = {"start": e.period_start.isoformat(), "end": e.period_end.isoformat(), "process": None,
+                      "standard": "ISO 9001:2015", "clause": "7", "state": None}
+        with pg_app.test_request_context("/"):
+            for stratify in (None, "month", "process"):
+                s = sampling.create_sample(db, e, definition, sampling.make_rule("fixed", n=12, stratify=stratify), 99,
+                                           world.users["auditor"])
+                db.commit()
+                ids, _strata = frame_of(db, s)
+                assert len(ids) == s.population_size > 12 and ids == sorted(ids) and s.drawn == redraw(db, s)
+                assert sampling.extend_sample(db, s, 3, world.users["auditor"]) == 3
+                db.commit()
+                assert sampling.verify_sample(db, s).ok
+            standards = ["ISO 9001:2015"]
+            want = brute_force(db, world.acme, standards, e.period_start, e.period_end, today)
+            got = cov_mod.coverage(db, world.acme, standards, e.period_start, e.period_end, detail=True, today=today)
+            assert [(r.clause, r.counts, r.expected) for r in got.rows] == [(r.clause, r.counts, r.expected) for r in want.rows]
+            wb = load_workbook(io.BytesIO(report_mod.xlsx(report_mod.gather(db, world.acme, e, "zh"), db)), read_only=True)
+            frame_rows = [r for r in wb.worksheets[2].iter_rows(min_row=2, values_only=True) if r[0] == s.number]
+            assert [r[2] for r in frame_rows] == ids
+

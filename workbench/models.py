@@ -83,7 +83,10 @@ class Adoption(SQLModel, table=True):
 
 class Record(SQLModel, table=True):
     # lists: one process of one organization, by date (search/filter/sort/page in SQL, workbench.listing)
-    __table_args__ = (Index("ix_record_list", "org_id", "template_key", "record_date", "id"),)
+    # ix_record_frame: coverage counts and sample frames (period, clause's template versions, process, state)
+    # read from the index alone, without the records' JSON (workbench.audit.coverage / frames)
+    __table_args__ = (Index("ix_record_list", "org_id", "template_key", "record_date", "id"),
+                      Index("ix_record_frame", "org_id", "record_date", "template_id", "template_key", "state", "id"))
     id: Optional[int] = Field(default=None, primary_key=True)
     org_id: int = Field(foreign_key="organization.id", index=True)
     template_id: int = Field(foreign_key="process_template.id")

@@ -143,6 +143,8 @@ def edited_after_signature(db: Session, org_id: int, record_ids: Iterable[int] |
         if not ids:
             return {}
         q = q.where(Event.record_id.in_(ids))
+    else:  # only a record that was ever signed can have been edited after signature: replay those alone
+        q = q.where(Event.record_id.in_(select(Event.record_id).where(Event.org_id == org_id, Event.action == Action.SIGN)))
     by_record: dict[int, list[Event]] = {}
     for e in db.exec(q.order_by(Event.seq)).all():
         by_record.setdefault(e.record_id, []).append(e)

@@ -26,7 +26,7 @@ from flask import render_template
 from sqlmodel import Session, func, select
 
 from workbench import jcs, trail
-from workbench.audit import sampling, seals
+from workbench.audit import frames, sampling, seals
 from workbench.audit.models import Engagement, Sample
 from workbench.integrity import stream_events
 from workbench.models import Attachment, Event, Organization, Record, Revision, utcnow
@@ -35,11 +35,16 @@ FORMAT = "processbench-evidence-bundle-1"
 VERIFY_TEMPLATE = Path(__file__).with_name("bundle_verify.py")
 EMBED_MARK = "# @@EMBEDDED@@"
 DRAW_FUNCTIONS = (sampling.ceil_isqrt, sampling.bounded, sampling.sqrt_size, sampling.rule_size, sampling.sample_size,
-                  sampling.shuffled, sampling.seat_order, sampling.draw_order, sampling.verify_draw)
+                  sampling.shuffled, sampling.seat_order, sampling.draw_order, sampling.judgement_problems,
+                  sampling.verify_draw,
+                  frames.stratum_rng, frames.positions, frames.draw_places, frames.scan_frame, frames.verify_frame_draw)
 
 
 def frame_digest(sample: Sample) -> str:
-    """SHA-256 of the frozen sampling frame: JCS of {"ids": sorted record ids, "strata": parallel strata or []}."""
+    """SHA-256 of the frozen sampling frame: for algorithm 2 the stored digest of its lines (workbench.audit.frames),
+    for algorithm 1 that of the JCS of {"ids": sorted record ids, "strata": parallel strata or []}."""
+    if sampling.is_v2(sample):
+        return sample.frame_digest
     return hashlib.sha256(jcs.dumps({"ids": [int(i) for i in sample.population_ids],
                                      "strata": list(sample.strata)})).hexdigest()
 
@@ -131,6 +136,14 @@ def build(db: Session, e: Engagement, lang: str = "zh") -> bytes:
                                              "event_seq": attach_events[att.id]})
             records_out.append(entry)
 
+        frame_files = {}
+        for s in samples:  # algorithm 2: the frozen frame as a file of its lines, streamed from its chunks
+            if sampling.is_v2(s):
+                frame_files[s.id] = f"frames/sample-{s.number}.txt"
+                with z.open(frame_files[s.id], "w") as out:
+                    for data in frames.chunks(db, s.id):
+                        out.write(data)
+
         report_html = _report_html(db, org, e, lang).encode("utf-8")
         z.writestr("report.html", report_html)
         css = Path(__file__).resolve().parent.parent.parent / "static" / "app.css"
@@ -147,7 +160,8 @@ def build(db: Session, e: Engagement, lang: str = "zh") -> bytes:
             "seals": [{"kind": s.kind, "seq": s.seq, "hash": s.hash, "scheme": s.scheme,
                        "sealed_at": trail.stamp(s.sealed_at), "extends": s.extends} for s in sealed],
             "samples": [{"id": s.id, "number": s.number, "seed": int(s.seed), "frame_digest": frame_digest(s),
-                         "payload": sampling.payload(s)} for s in samples],
+                         "payload": sampling.payload(s), **({"frame_file": frame_files[s.id]} if s.id in frame_files else {})}
+                        for s in samples],
             "records": records_out,
             "report": {"file": "report.html", "sha256": hashlib.sha256(report_html).hexdigest()},
         }

@@ -152,7 +152,7 @@ def check_records(b, m, events):
     return files
 
 
-def check_samples(m, events):
+def check_samples(b, m, events):
     for s in m["samples"]:
         p = s["payload"]
         where = f"manifest.json sample {s['number']} (id {s['id']})"
@@ -162,16 +162,28 @@ def check_samples(m, events):
             raise Problem(where, "is not recorded in the chain segment")
         if sha256(canonical(p, ev[1])) != ev[2].get("data_digest"):
             raise Problem(where, f"differs from the sample event #{ev[2]['seq']} recorded (changed)")
+        counts = p["draws"]
+        if sum(counts) != len(p["drawn"]):
+            raise Problem(where, "the draw history does not add up to the sample's size")
+        if p.get("algorithm") == "processbench-sample-2":  # the frame is a file of lines, pinned by the payload's digest
+            if p["frame_digest"] != s["frame_digest"]:
+                raise Problem(where, "its frame digest differs from the one in its recorded payload")
+            frame = b.read(s["frame_file"])
+            if sha256(frame) != p["frame_digest"]:
+                raise Problem(s["frame_file"], f"differs from the frame digest sample {s['number']} recorded (changed)")
+            problems = verify_frame_draw([frame], p["rule"], p["seed"], p["drawn"],
+                                         counts[0] if counts else len(p["drawn"]), p["population_size"], p["strata"],
+                                         p["frame_digest"])
+            if problems:
+                raise Problem(where, f"re-drawing from its seed and frame ({s['frame_file']}): " + problems[0])
+            continue
         frame = sha256(dumps({"ids": [int(i) for i in p["population_ids"]], "strata": list(p["strata"])}))
         if frame != s["frame_digest"]:
             raise Problem(where, "its frame digest does not match its frame")
         if p["rule"].get("kind") not in ("sqrt", "fixed", "percent"):
             continue  # not a random draw (judgement sample): membership only
-        counts = p["draws"]
         problems = verify_draw(p["population_ids"], p["strata"], p["rule"], p["seed"], p["drawn"],
                                counts[0] if counts else len(p["drawn"]), p["population_size"])
-        if sum(counts) != len(p["drawn"]):
-            problems.insert(0, "the draw history does not add up to the sample's size")
         if problems:
             raise Problem(where, "re-drawing from its seed and frame: " + problems[0])
 
@@ -199,7 +211,7 @@ def main(argv):
             raise Problem("manifest.json", f"unknown format {m.get('format')!r}")
         events = check_chain(b, m)
         files = check_records(b, m, events)
-        check_samples(m, events)
+        check_samples(b, m, events)
         check_engagement(m, events)
         report = b.read(m["report"]["file"])
         if sha256(report) != m["report"]["sha256"]:

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 
-from sqlmodel import Session, select
+from sqlmodel import Session, func, select
 
 from workbench import clauses as catalogue
 from workbench.audit.sampling import serves
@@ -123,11 +123,11 @@ def clause_rows(standards: Iterable[str], scope_clauses: list[dict] | None = Non
     return sorted(out, key=lambda sc: (catalogue.STANDARDS.index(sc[0]), catalogue.sort_key(sc[1])))
 
 
-def expected_dates(schedule: dict | None, recs: list[tuple[date, str | None, date | None, bool]], start: date,
-                   end: date) -> list[date] | None:
+def expected_dates(schedule: dict | None, recs: list[tuple], start: date, end: date) -> list[date] | None:
     """The dates in [start, end] on which one record of a process is expected (see the module docstring).
-    recs: (record date, subject, due date, completed) of the process, also from before the period.
-    None: no schedule — records are expected every month."""
+    recs: (record date, subject, due date, completed[, how many such records]) of the process, also from before
+    the period (identical records may come grouped, with their number). None: no schedule — records are
+    expected every month."""
     from workbench.schedules import add_months
 
     if not schedule:
@@ -135,7 +135,7 @@ def expected_dates(schedule: dict | None, recs: list[tuple[date, str | None, dat
     out: list[date] = []
     if schedule.get("every_months"):
         n = int(schedule["every_months"])
-        done = sorted(d for d, _s, _due, final in recs if final and d)
+        done = sorted(d for d, _s, _due, final, *_n in recs if final and d)
         before = [d for d in done if d < start]
         anchor = before[-1] if before else None
         due = add_months(anchor, n) if anchor else start
@@ -150,17 +150,17 @@ def expected_dates(schedule: dict | None, recs: list[tuple[date, str | None, dat
             due = add_months(anchor, n)
         return out
     if schedule.get("due_field"):
-        by_subject: dict[str, list[tuple[date, date | None]]] = {}
-        for d, subject, due, final in recs:
+        by_subject: dict[str, list[tuple[date, date | None, int]]] = {}
+        for d, subject, due, final, *n in recs:
             if d and final:
-                by_subject.setdefault(subject or "", []).append((d, due))
+                by_subject.setdefault(subject or "", []).append((d, due, n[0] if n else 1))
         for rs in by_subject.values():
             rs.sort()
-            for d, due in rs:
+            for d, due, times in rs:
                 if due is None or not start <= due <= end:
                     continue
-                renewal = next((d2 for d2, _ in rs if d < d2 <= due), None)
-                out.append(renewal if renewal and renewal >= start else due)
+                renewal = next((d2 for d2, _, _n in rs if d < d2 <= due), None)
+                out += [renewal if renewal and renewal >= start else due] * times
         return out
     return None
 
@@ -168,24 +168,28 @@ def expected_dates(schedule: dict | None, recs: list[tuple[date, str | None, dat
 def compute(rows: list[tuple[str, str]], months: list[str], records: Iterable[tuple[int, date]],
             template_clauses: dict[int, list[dict]], adopted: dict[str, list[dict]],
             expected: dict[str, list[date] | None] | None = None, today: date | None = None) -> Coverage:
-    """Pure: records are (template id, record date); template_clauses maps template id -> its clauses;
+    """Pure: records are (template id, record date[, how many records of that template in that date's month]);
+    template_clauses maps template id -> its clauses;
     adopted maps adopted process key -> its clauses (for naming the processes that serve a row);
     expected maps adopted process key -> expected dates (None: every month; see expected_dates); without
     it every month expects records (the matrix before schedules were considered)."""
-    index = {m: i for i, m in enumerate(months)}
+    index = {(int(m[:4]), int(m[5:7])): i for i, m in enumerate(months)}
     per_template: dict[int, list[int]] = {}
-    for tid, d in records:
-        i = index.get(d.strftime("%Y-%m")) if d else None
+    for tid, d, *n in records:
+        i = index.get((d.year, d.month)) if d else None
         if i is None:
             continue
-        per_template.setdefault(tid, [0] * len(months))[i] += 1
+        per_template.setdefault(tid, [0] * len(months))[i] += n[0] if n else 1
+    # what each template version serves: its (standard, clause) and every parent clause (8.5.1 → 8.5, 8)
+    served = {tid: {(c["standard"], ".".join(c["clause"].split(".")[:k])) for c in template_clauses.get(tid, [])
+                    for k in range(1, c["clause"].count(".") + 2)} for tid in per_template}
     out = []
     for standard, clause in rows:
         row = Row(standard, clause, dict(zh=catalogue.title(standard, clause, "zh"), en=catalogue.title(standard, clause, "en")),
                   templates=sorted(k for k, cl in adopted.items() if serves(cl, standard, clause)), counts=[0] * len(months),
                   system=catalogue.served_by_system(standard, clause))
         for tid, counts in per_template.items():
-            if serves(template_clauses.get(tid, []), standard, clause):
+            if (standard, clause) in served[tid]:
                 row.counts = [a + b for a, b in zip(row.counts, counts)]
         row.expected = [0] * len(months)
         if expected is None:
@@ -196,43 +200,50 @@ def compute(rows: list[tuple[str, str]], months: list[str], records: Iterable[tu
                 row.continuous = True
                 continue
             for d in dates:
-                i = index.get(d.strftime("%Y-%m"))
+                i = index.get((d.year, d.month))
                 if i is not None:
                     row.expected[i] += 1
         out.append(row)
     cov = Coverage(months, out)
     if today is not None:
         cur = today.strftime("%Y-%m")
-        cov.current = index.get(cur)
+        cov.current = index.get((today.year, today.month))
         cov.judged_until = cov.current if cov.current is not None else (len(months) - 1 if months and months[0] <= cur else -1)
     return cov
 
 
 def coverage(db: Session, org, standards: Iterable[str], start: date, end: date, scope_clauses: list[dict] | None = None,
              scope_processes: list[str] | None = None, detail: bool = False, today: date | None = None) -> Coverage:
+    """The matrix from two aggregate queries: records per template version and day, and the scheduled
+    processes' distinct (date, subject, due date, state) with their counts — no record is loaded."""
     from workbench import library
     from workbench.models import ProcessTemplate, Record
     from workbench.workflow import is_final
 
-    q = select(Record.template_id, Record.record_date).where(Record.org_id == org.id, Record.record_date >= start,
-                                                             Record.record_date <= end)
+    # per day and template version (at most days × versions rows, in ix_record_frame's order); months summed in compute
+    q = select(Record.template_id, Record.record_date, func.count()).where(
+        Record.org_id == org.id, Record.record_date >= start, Record.record_date <= end)
     if scope_processes:
         q = q.where(Record.template_key.in_(scope_processes))
-    recs = db.exec(q).all()
-    tids = {t for t, _d in recs}
-    bodies = {t.id: t.body.get("clauses") or [] for t in db.exec(select(ProcessTemplate).where(ProcessTemplate.id.in_(tids))).all()} if tids else {}
-    procs = [t for t in library.processes(db, org) if not scope_processes or t.key in scope_processes]
+    recs = db.exec(q.group_by(Record.record_date, Record.template_id)).all()
+    tids = {t for t, _d, _n in recs}
+    everything = library.processes(db, org)
+    procs = [t for t in everything if not scope_processes or t.key in scope_processes]
     adopted = {t.key: t.body.get("clauses") or [] for t in procs}
     scheduled = {t.key: t for t in procs if t.body.get("schedule")}
+    rows = []
+    if scheduled:  # the scheduled processes' records, grouped on the few columns the schedule needs
+        cols = (Record.template_key, Record.template_id, Record.record_date, Record.subject, Record.due_date, Record.state)
+        rows = db.exec(select(*cols, func.count()).where(Record.org_id == org.id, Record.template_key.in_(list(scheduled)),
+                                                         Record.record_date <= end).group_by(*cols)).all()
+    # template versions: the adopted ones are loaded already; one query for older versions that records still use
+    tbodies = {t.id: t.body for t in everything}
+    need = (tids | {r[1] for r in rows}) - set(tbodies)
+    tbodies.update({t.id: t.body for t in db.exec(select(ProcessTemplate).where(ProcessTemplate.id.in_(need or {0}))).all()})
+    bodies = {tid: tbodies[tid].get("clauses") or [] for tid in tids if tid in tbodies}
     history: dict[str, list] = {k: [] for k in scheduled}
-    if scheduled:  # the scheduled processes' records, with the few columns the schedule needs
-        rows = db.exec(select(Record.template_key, Record.template_id, Record.record_date, Record.subject, Record.due_date,
-                              Record.state).where(Record.org_id == org.id, Record.template_key.in_(list(scheduled)),
-                                                  Record.record_date <= end)).all()
-        tbodies = {t.id: t.body for t in db.exec(select(ProcessTemplate).where(
-            ProcessTemplate.id.in_({r[1] for r in rows} or {0}))).all()}
-        for key, tid, d, subject, due, state in rows:
-            history[key].append((d, subject, due, is_final(tbodies.get(tid) or scheduled[key].body, state)))
+    for key, tid, d, subject, due, state, n in rows:
+        history[key].append((d, subject, due, is_final(tbodies.get(tid) or scheduled[key].body, state), n))
     expected = {k: expected_dates(t.body.get("schedule"), history.get(k, []), start, end) for k, t in
                 {t.key: t for t in procs}.items()}
     return compute(clause_rows(standards, scope_clauses, detail), months_between(start, end), recs, bodies, adopted,

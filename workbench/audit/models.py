@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Optional
 
-from sqlalchemy import JSON, BigInteger, Column, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from workbench.models import utcnow
@@ -74,6 +74,23 @@ class Sample(SQLModel, table=True):
     digest: str = Field(default="", max_length=64)  # SHA-256 of the canonical sample, also in the event chain
     created_at: datetime = Field(default_factory=utcnow)
     created_by: Optional[int] = Field(default=None, foreign_key="user.id")
+    # algorithm 2 (workbench.audit.frames): the frame is stored in SampleFrame chunks, population_ids stays [],
+    # strata holds [stratum, size] pairs, and this is the SHA-256 of the frame's lines (in the sample's digest)
+    frame_digest: Optional[str] = Field(default=None, max_length=64)
+
+
+class SampleFrame(SQLModel, table=True):
+    """One chunk of a sample's frozen frame (algorithm 2): zlib of consecutive frame lines (workbench.audit.frames).
+    `first` is the position of its first line, `offsets` each stratum's count before it. Written once."""
+    __tablename__ = "audit_sample_frame"
+    __table_args__ = (UniqueConstraint("sample_id", "chunk"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    sample_id: int = Field(foreign_key="audit_sample.id", index=True)
+    chunk: int
+    first: int
+    lines: int
+    offsets: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
 
 
 class Check(SQLModel, table=True):

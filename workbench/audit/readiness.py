@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from flask_babel import gettext as _
-from sqlmodel import Session, select
+from sqlmodel import Session, func, select
 
 from workbench import library, signatures
 from workbench.audit import seals, validity
@@ -193,22 +193,29 @@ def _uncovered(done: list[Record], std: set[str]) -> list[str]:
     return [s for s in sorted(std) if s in STANDARD_CODES and not STANDARD_CODES[s] & named]
 
 
-def _subjects(key: str, recs: dict[str, list[Record]]) -> dict[str, list[Record]]:
-    out: dict[str, list[Record]] = {}
-    for r in recs.get(key, []):
-        out.setdefault(r.subject or f"#{r.id}", []).append(r)
-    return out
+def _stream(db: Session, org_id: int, key: str, *order):
+    """The process's records streamed in batches (memory: a batch, not the process's history)."""
+    q = select(Record).where(Record.org_id == org_id, Record.template_key == key).order_by(*(order or (Record.id,)))
+    return db.exec(q.execution_options(yield_per=500))
 
 
-def _expiry_items(result: Readiness, name: str, key: str, cause: int, recs: dict[str, list[Record]],
+def _by_subject(db: Session, org_id: int, key: str):
+    """(subject, its records in id order) streamed: records without a subject each stand alone as "#id"."""
+    from itertools import groupby
+
+    return groupby(_stream(db, org_id, key, Record.subject, Record.id), key=lambda r: r.subject or f"#{r.id}")
+
+
+def _expiry_items(db: Session, org_id: int, result: Readiness, name: str, key: str, cause: int,
                   bodies: dict[int, dict], adopted: dict, start: date, end: date, today: date) -> None:
     tpl = adopted[key]
     warn_days = (tpl.body.get("schedule") or {}).get("warn_days", 30)
-    subjects = _subjects(key, recs)
+    subjects = {s for s in db.exec(select(Record.subject).where(Record.org_id == org_id, Record.template_key == key)
+                                   .distinct()).all()}
     register = REGISTERS.get(key)
     if register and register[0] in adopted:  # registered instruments in use must have a calibration
         reg_key, field_name, in_use = register
-        for r in recs.get(reg_key, []):
+        for r in _stream(db, org_id, reg_key):
             no = (r.data or {}).get(field_name)
             if no and (r.data or {}).get("status") in in_use and no not in subjects:
                 result.items.append(Item(name, cause, FAIL, "no_valid_record", key, subject=str(no), records=[r]))
@@ -221,8 +228,8 @@ def _expiry_items(result: Readiness, name: str, key: str, cause: int, recs: dict
         return is_final(bodies.get(r.template_id) or tpl.body, r.state)
 
     valid, bad = [], False
-    for subject, rs in sorted(subjects.items()):
-        v = validity.subject_validity(subject, rs, final, start, end, today)
+    for subject, group in _by_subject(db, org_id, key):
+        v = validity.subject_validity(subject, list(group), final, start, end, today)
         now = v.valid_on(today)
         for a, b in v.lapses:
             bad = True
@@ -249,11 +256,17 @@ def _expiry_items(result: Readiness, name: str, key: str, cause: int, recs: dict
             result.items.append(Item(name, 14, WARN, "original_not_verified", key, subject=subject,
                                      records=v.unaccepted, params={"n": len(v.unaccepted)}))
     if valid and not bad:
+        valid.sort(key=lambda r: r.subject or f"#{r.id}")
         result.items.append(Item(name, cause, OK, "all_valid", key, records=valid, params={"n": len(valid)}))
 
 
-def _extra_checks(db: Session, result: Readiness, org: Organization, recs: dict[str, list[Record]], adopted: dict,
-                  std: set[str], processes: list[str] | None, start: date, end: date, today: date) -> None:
+def _first(db: Session, org_id: int, keys: list[str], where: tuple = (), order: tuple = (), limit: int = 5) -> list[Record]:
+    """The first `limit` records of these processes (by `order`, default id) — a page of evidence, not the set."""
+    return list(db.exec(select(Record).where(Record.org_id == org_id, Record.template_key.in_(keys), *where)
+                        .order_by(*(order or (Record.id,))).limit(limit)).all())
+
+
+def _extra_checks(db: Session, result: Readiness, org: Organization, adopted: dict, std: set[str], processes: list[str] | None, start: date, end: date, today: date) -> None:
     from workbench.cb import audit_time, certificates, programme
 
     # 8. the organization's own pollutant-discharge permit
@@ -281,9 +294,10 @@ def _extra_checks(db: Session, result: Readiness, org: Organization, recs: dict[
     # 4. production / inspection equipment registered
     tracked = [k for k in EQUIPMENT if k in adopted]
     if tracked:
-        eq = [r for k in tracked for r in recs.get(k, [])]
-        result.items.append(Item("equipment", 4, OK if eq else WARN, "equipment_registered" if eq else "no_equipment",
-                                 tracked[0], records=eq[:5], params={"n": len(eq)}))
+        n = db.exec(select(func.count()).select_from(Record).where(Record.org_id == org.id,
+                                                                  Record.template_key.in_(tracked))).one()
+        result.items.append(Item("equipment", 4, OK if n else WARN, "equipment_registered" if n else "no_equipment",
+                                 tracked[0], records=_first(db, org.id, tracked, order=(Record.template_key, Record.id)), params={"n": n}))
     # certificates: programme, scope (9) and headcount (10)
     for c in certificates.for_org(db, org.id):
         if std and c.standard not in std or certificates.effective_status(c, today) not in ("valid", "suspended"):
@@ -316,11 +330,15 @@ def check(db: Session, org: Organization, start: date, end: date, standards: lis
     result = Readiness(start, end, today)
     adopted = {t.key: t for t in library.processes(db, org)}
     shipped = {t.key: t.body for t in db.exec(select(ProcessTemplate).where(ProcessTemplate.org_id.is_(None))).all()}
-    recs: dict[str, list[Record]] = {}
-    for r in db.exec(select(Record).where(Record.org_id == org.id)).all():
+    recs: dict[str, list[Record]] = {}  # the periodic checks' records of the period; expiry streams per subject,
+    periodic = sorted({k for _n, k, _c in PERIODIC} | {OBJECTIVES[1]})  # the other processes are counted in SQL
+    for r in db.exec(select(Record).where(Record.org_id == org.id, Record.template_key.in_(periodic),
+                                          Record.record_date >= start, Record.record_date <= end)).all():
         recs.setdefault(r.template_key, []).append(r)
+    counted = dict(db.exec(select(Record.template_key, func.count()).where(
+        Record.org_id == org.id, Record.record_date >= start, Record.record_date <= end).group_by(Record.template_key)).all())
     bodies = {t.id: t.body for t in db.exec(select(ProcessTemplate).where(
-        ProcessTemplate.id.in_({r.template_id for rs in recs.values() for r in rs} or {0}))).all()}
+        (ProcessTemplate.org_id == org.id) | ProcessTemplate.org_id.is_(None))).all()}
 
     def body_of(key: str) -> dict | None:
         return adopted[key].body if key in adopted else shipped.get(key)
@@ -367,12 +385,13 @@ def check(db: Session, org: Organization, start: date, end: date, standards: lis
     for key, tpl in adopted.items():
         if key in OWN_CHECKS or (processes and key not in processes) or not _applies(tpl.body, std):
             continue
-        within = _in_period(recs.get(key, []), start, end)
         due_field = (tpl.body.get("schedule") or {}).get("due_field")
-        if within:
-            result.items.append(Item("operation", 3, OK, "records_in_period", key, records=within[:5], params={"n": len(within)}))
+        if counted.get(key):
+            within = _first(db, org.id, [key], (Record.record_date >= start, Record.record_date <= end),
+                            (Record.record_date.desc(), Record.id.desc()))
+            result.items.append(Item("operation", 3, OK, "records_in_period", key, records=within, params={"n": counted[key]}))
             continue
-        in_force = [r for r in recs.get(key, []) if due_field and r.due_date and r.due_date >= start]
+        in_force = _first(db, org.id, [key], (Record.due_date >= start,)) if due_field else []
         if in_force:
             result.items.append(Item("operation", 3, OK, "in_force", key, records=in_force[:5]))
             continue
@@ -383,8 +402,8 @@ def check(db: Session, org: Organization, start: date, end: date, standards: lis
     for name, key, cause in EXPIRY:
         if untracked(name, key, cause) or not _applies(body_of(key), std):
             continue
-        _expiry_items(result, name, key, cause, recs, bodies, adopted, start, end, today)
-    _extra_checks(db, result, org, recs, adopted, std, processes, start, end, today)
+        _expiry_items(db, org.id, result, name, key, cause, bodies, adopted, start, end, today)
+    _extra_checks(db, result, org, adopted, std, processes, start, end, today)
     result.items += signatures.readiness_items(db, org.id, start, end)  # edited after signature (svc)
     chain = seals.readiness_item(db, org.id)  # the event chain still extends every sealed head (issue #9.2)
     if chain is not None:

@@ -18,7 +18,7 @@ from workbench import clauses
 from workbench.audit import coverage as coverage_mod
 from workbench.audit import readiness as readiness_mod
 from workbench.audit import seals as seals_mod
-from workbench.audit import issuance, sampling, service
+from workbench.audit import frames, issuance, sampling, service
 from workbench.audit.models import Check, Engagement, Finding, Sample
 from workbench.audit.report_models import AuditReport
 from workbench.documents import departures as departures_mod
@@ -154,8 +154,13 @@ def gather(db: Session, org: Organization, e: Engagement, lang: str = "zh", toda
 # --- xlsx ---------------------------------------------------------------------------------------------------
 
 
-def xlsx(rep: Report) -> bytes:
+def xlsx(rep: Report, db: Session | None = None) -> bytes:
+    """The workbook, written in openpyxl's write-only mode (rows go to disk as they are appended); the frames of
+    algorithm-2 samples are streamed from their stored chunks (needs `db`), so memory does not grow with them."""
+    from copy import copy
+
     from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Alignment, Font, PatternFill
     from openpyxl.utils import get_column_letter
 
@@ -169,7 +174,7 @@ def xlsx(rep: Report) -> bytes:
     ok_fill = PatternFill("solid", fgColor="E3F4EA")
     wrap = Alignment(wrap_text=True, vertical="top")
 
-    wb = Workbook()
+    wb = Workbook(write_only=True)
     e = rep.engagement
     zone = service.org_tz(rep.org)
 
@@ -177,19 +182,28 @@ def xlsx(rep: Report) -> bytes:
         return dt.astimezone(zone).strftime("%Y-%m-%d %H:%M") if dt else ""
 
     def sheet(title: str, widths: list[int], first: bool = False):
-        ws = wb.active if first else wb.create_sheet()
-        ws.title = title[:31]
+        ws = wb.create_sheet(title[:31])
         for i, w in enumerate(widths, start=1):
             ws.column_dimensions[get_column_letter(i)].width = w
         return ws
 
-    def put(ws, row: list, font=plain, fill=None):
-        ws.append(row)
-        for cell in ws[ws.max_row]:
+    looks: dict[tuple[int, int], object] = {}  # (font, fill) -> its style array, registered with the workbook once
+
+    def styled(ws, value, font=plain, fill=None):
+        cell = WriteOnlyCell(ws, value=value)
+        look = looks.get((id(font), id(fill)))
+        if look is None:
             cell.font = font
             cell.alignment = wrap
             if fill is not None:
                 cell.fill = fill
+            looks[(id(font), id(fill))] = copy(cell._style)
+        else:
+            cell._style = copy(look)
+        return cell
+
+    def put(ws, row: list, font=plain, fill=None):
+        ws.append([styled(ws, v, font, fill) for v in row])
 
     def header(ws, row: list):
         put(ws, row, bold, head_fill)
@@ -258,6 +272,12 @@ def xlsx(rep: Report) -> bytes:
     ws = sheet(_("Populations"), [12, 12, 16, 16])
     header(ws, [_("Sample"), _("Seed"), _("Record"), _("Stratum")])
     for s in rep.samples:
+        if sampling.is_v2(s):
+            if db is None:
+                raise ValueError("the frame of an algorithm-2 sample is read from the database: pass db")
+            for rid, stratum in frames.ids(db, s.id, bool(s.rule.get("stratify"))):
+                ws.append([s.number, str(s.seed), rid, stratum or ""])
+            continue
         for i, rid in enumerate(s.population_ids):
             ws.append([s.number, str(s.seed), rid, s.strata[i] if s.strata else ""])
 
@@ -276,12 +296,10 @@ def xlsx(rep: Report) -> bytes:
     ws = sheet(_("Coverage"), [16, 10, 36, 30] + [9] * len(cov.months) + [9])
     header(ws, [_("Standard"), _("Clause"), _("Clause title"), _("Processes")] + cov.months + [_("Total")])
     for row in cov.rows:
-        put(ws, [row.standard, row.clause, row.title.get(rep.lang) or row.title.get("zh"),
-                 "、".join(rep.titles.get(k, k) for k in row.templates) or _("no process serves this clause")]
-            + row.counts + [row.total])
-        for i, n in enumerate(row.counts):
-            if n == 0:
-                ws.cell(ws.max_row, 5 + i).fill = empty_fill
+        ws.append([styled(ws, v) for v in [row.standard, row.clause, row.title.get(rep.lang) or row.title.get("zh"),
+                                           "、".join(rep.titles.get(k, k) for k in row.templates)
+                                           or _("no process serves this clause")]]
+                  + [styled(ws, n, fill=empty_fill if n == 0 else None) for n in row.counts] + [styled(ws, row.total)])
 
     # readiness
     ws = sheet(_("Readiness"), [30, 8, 12, 26, 20, 60, 40])

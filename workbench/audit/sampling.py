@@ -26,6 +26,8 @@ sample never takes a record away from a stratum, so the stratified ordering is p
 
 The shuffle is a Fisher–Yates over the sorted ids driven only by ``random.Random(seed).random()`` — the one
 method whose sequence Python guarantees across versions for a given seed — and never Python's ``hash()``.
+That is algorithm 1 (``ALGORITHM``), kept for the samples drawn with it. New samples use algorithm 2
+(``ALGORITHM_V2``, workbench.audit.frames): same sizes and seat order, places drawn in O(k), frame streamed.
 """
 from __future__ import annotations
 
@@ -41,7 +43,8 @@ from typing import Any
 from flask_babel import gettext as _
 from sqlmodel import Session, select
 
-ALGORITHM = "processbench-sample-1"
+ALGORITHM = "processbench-sample-1"  # the frame stored as an id list; still verified and extended
+ALGORITHM_V2 = "processbench-sample-2"  # new samples: the frame streamed into chunks (workbench.audit.frames)
 AUDIT_TYPES = ("initial", "surveillance", "recertification")
 SQRT_FACTORS = {"initial": Fraction(1), "surveillance": Fraction(3, 5), "recertification": Fraction(4, 5)}
 KINDS = ("sqrt", "fixed", "percent", "judgement")
@@ -92,9 +95,10 @@ def parse_picks(text: Any) -> list[int]:
 
 
 def make_rule(kind: str, *, audit_type: str | None = None, n: Any = None, percent: Any = None,
-              stratify: str | None = None, picked: Any = None, rationale: str | None = None) -> dict:
+              stratify: str | None = None, picked: Any = None, rationale: str | None = None,
+              algorithm: str = ALGORITHM_V2) -> dict:
     """A validated rule dict as stored with the sample; raises ValueError with a user message."""
-    rule: dict[str, Any] = {"algorithm": ALGORITHM, "kind": kind, "stratify": stratify or None}
+    rule: dict[str, Any] = {"algorithm": algorithm, "kind": kind, "stratify": stratify or None}
     if stratify and stratify not in STRATIFY:
         raise ValueError(_("Unknown stratification."))
     if kind == "sqrt":
@@ -249,9 +253,18 @@ def size_note(rule: dict, population_size: int, first_count: int, strata: Sequen
              "gets at least one.", k=first_count, m=base, s=len(set(strata or [])))
 
 
+def is_v2(sample) -> bool:
+    return (sample.rule or {}).get("algorithm") == ALGORITHM_V2
+
+
+def strata_names(sample) -> list[str]:
+    """The strata of the sample's frame (algorithm 2 stores [stratum, size] pairs, algorithm 1 one per record)."""
+    return [s for s, _n in sample.strata] if is_v2(sample) else list(sample.strata)
+
+
 def sample_size_note(sample) -> str | None:
     return size_note(sample.rule, sample.population_size, int(sample.draws[0]["count"]) if sample.draws else len(sample.drawn),
-                     sample.strata)
+                     strata_names(sample))
 
 
 def draw(ids: Sequence[int], seed: int, rule: dict, strata: Sequence[str] | None = None) -> list[int]:
@@ -279,6 +292,21 @@ def draw_more(ids: Sequence[int], seed: int, rule: dict, strata: Sequence[str] |
     return out
 
 
+def judgement_problems(rule, drawn, first_count, present):
+    """A judgement sample's checks: the picks are in the frame (`present`: the frame's ids, or those of the picks
+    it holds), the sample is the picks in the auditor's order, and a rationale is recorded."""
+    problems = []
+    picked = [int(i) for i in rule.get("picked") or []]
+    outside = [i for i in picked if i not in present]
+    if outside:
+        problems.append(_("Picked records not in the population: %(ids)s.", ids=", ".join(f"#{i}" for i in outside)))
+    if [int(i) for i in drawn] != picked or first_count != len(picked):
+        problems.append(_("The sample differs from the auditor's recorded picks."))
+    if not str(rule.get("rationale") or "").strip():
+        problems.append(_("The judgement sample has no recorded rationale."))
+    return problems
+
+
 def verify_draw(ids: Sequence[int], strata: Sequence[str] | None, rule: dict, seed: int, drawn: Sequence[int],
                 first_count: int, population_size: int | None = None) -> list[str]:
     """Re-draw and compare; returns the problems found (empty: the stored sample is exactly what the
@@ -296,15 +324,7 @@ def verify_draw(ids: Sequence[int], strata: Sequence[str] | None, rule: dict, se
         problems.append(_("The stored strata do not match the population."))
         return problems
     if rule.get("kind") == "judgement":
-        picked = [int(i) for i in rule.get("picked") or []]
-        outside = [i for i in picked if i not in set(ids)]
-        if outside:
-            problems.append(_("Picked records not in the population: %(ids)s.", ids=", ".join(f"#{i}" for i in outside)))
-        if [int(i) for i in drawn] != picked or first_count != len(picked):
-            problems.append(_("The sample differs from the auditor's recorded picks."))
-        if not str(rule.get("rationale") or "").strip():
-            problems.append(_("The judgement sample has no recorded rationale."))
-        return problems
+        return problems + judgement_problems(rule, drawn, first_count, set(ids))
     expected_first = sample_size(rule, len(ids), use_strata)
     if first_count != expected_first:
         problems.append(_("The first draw has %(a)s records; the rule gives %(b)s.", a=first_count, b=expected_first))
@@ -358,34 +378,17 @@ def population(db: Session, org_id: int, definition: dict, stratify: str | None 
     "clause" (records whose template version serves the clause or a sub-clause), "state",
     "edited_after_signature" (true: only records edited while a signature was in force).
     """
-    from workbench.models import ProcessTemplate, Record
+    from sqlalchemy import extract
 
-    q = select(Record.id, Record.template_id, Record.template_key, Record.record_date).where(Record.org_id == org_id)
-    if definition.get("start"):
-        q = q.where(Record.record_date >= date.fromisoformat(definition["start"]))
-    if definition.get("end"):
-        q = q.where(Record.record_date <= date.fromisoformat(definition["end"]))
-    if definition.get("start") or definition.get("end"):
-        q = q.where(Record.record_date.is_not(None))
-    if definition.get("process"):
-        q = q.where(Record.template_key == definition["process"])
-    if definition.get("state"):
-        q = q.where(Record.state == definition["state"])
-    rows = db.exec(q.order_by(Record.id)).all()
-    if definition.get("edited_after_signature"):  # records edited while a signature was in force
-        from workbench.signatures import edited_after_signature
+    from workbench.audit import frames
+    from workbench.models import Record
 
-        flagged = edited_after_signature(db, org_id)
-        rows = [r for r in rows if r[0] in flagged]
-    if definition.get("clause"):
-        tids = {r[1] for r in rows}
-        bodies = {t.id: t.body for t in db.exec(select(ProcessTemplate).where(ProcessTemplate.id.in_(tids))).all()} if tids else {}
-        ok = {tid for tid, body in bodies.items() if serves(body.get("clauses") or [], definition.get("standard"), definition["clause"])}
-        rows = [r for r in rows if r[1] in ok]
+    rows = db.exec(frames.matching(db, org_id, definition, Record.id, Record.template_key, extract("year", Record.record_date),
+                                   extract("month", Record.record_date)).order_by(Record.id)).all()
     pop = Population()
-    for rid, _tid, key, rdate in rows:
+    for rid, key, year, month in rows:
         pop.ids.append(rid)
-        pop.strata.append(stratum_of(rdate, key, stratify))
+        pop.strata.append(stratum_of(date(int(year), int(month), 1) if year is not None else None, key, stratify))
     if not stratify:
         pop.strata = []
     return pop
@@ -395,7 +398,14 @@ def population(db: Session, org_id: int, definition: dict, stratify: str | None 
 
 
 def payload(sample) -> dict:
-    """What the sample's digest covers (and so what the event chain protects)."""
+    """What the sample's digest covers (and so what the event chain protects): for algorithm 2 the frame's
+    digest and [stratum, size] pairs stand for the frame."""
+    if is_v2(sample):
+        return {"algorithm": ALGORITHM_V2, "engagement_id": sample.engagement_id, "org_id": sample.org_id,
+                "number": sample.number, "definition": sample.definition, "rule": sample.rule, "seed": int(sample.seed),
+                "population_size": sample.population_size, "frame_digest": sample.frame_digest,
+                "strata": [[str(s), int(n)] for s, n in sample.strata], "drawn": [int(i) for i in sample.drawn],
+                "draws": [int(d["count"]) for d in sample.draws]}
     return {"algorithm": ALGORITHM, "engagement_id": sample.engagement_id, "org_id": sample.org_id,
             "number": sample.number, "definition": sample.definition, "rule": sample.rule, "seed": int(sample.seed),
             "population_size": sample.population_size, "population_ids": [int(i) for i in sample.population_ids],
@@ -424,12 +434,18 @@ def create_sample(db: Session, engagement, definition: dict, rule: dict, seed: i
     from workbench.audit.models import Sample
     from workbench.models import utcnow
 
+    number = len(db.exec(select(Sample.id).where(Sample.engagement_id == engagement.id)).all()) + 1
+    now = at or utcnow()
+    if rule.get("algorithm") == ALGORITHM_V2:
+        from workbench.audit import frames
+
+        s = frames.create(db, engagement, definition, rule, seed, user, number, now)
+        _chain(db, s, user, "audit_sample")
+        return s
     pop = population(db, engagement.org_id, definition, rule.get("stratify"))
     if not pop.size:
         raise ValueError(_("No records match this population."))
     drawn = draw(pop.ids, seed, rule, pop.strata)
-    number = len(db.exec(select(Sample.id).where(Sample.engagement_id == engagement.id)).all()) + 1
-    now = at or utcnow()
     s = Sample(engagement_id=engagement.id, org_id=engagement.org_id, number=number, definition=definition, rule=rule,
                seed=int(seed), population_size=pop.size, population_ids=pop.ids, strata=pop.strata, drawn=drawn,
                draws=[{"at": now.isoformat(), "by": getattr(user, "id", None), "count": len(drawn)}],
@@ -442,12 +458,17 @@ def create_sample(db: Session, engagement, definition: dict, rule: dict, seed: i
 
 def extend_sample(db: Session, sample, count: int, user) -> int:
     """Draw `count` more records of the same ordering. Returns how many were added."""
+    from workbench.audit import frames
     from workbench.models import utcnow
 
-    if verify_draw(sample.population_ids, sample.strata, sample.rule, sample.seed, sample.drawn,
-                   int(sample.draws[0]["count"]) if sample.draws else len(sample.drawn), sample.population_size):
+    if is_v2(sample) and sample.rule.get("kind") == "judgement":
+        raise ValueError(_("A judgement sample is not extended by drawing: pick a new judgement sample."))
+    if frames.check(db, sample) if is_v2(sample) else verify_draw(
+            sample.population_ids, sample.strata, sample.rule, sample.seed, sample.drawn,
+            int(sample.draws[0]["count"]) if sample.draws else len(sample.drawn), sample.population_size):
         raise ValueError(_("The stored sample does not re-draw identically; it cannot be extended."))
-    new = draw_more(sample.population_ids, sample.seed, sample.rule, sample.strata, sample.drawn, count)
+    new = frames.extended(db, sample, count) if is_v2(sample) else draw_more(
+        sample.population_ids, sample.seed, sample.rule, sample.strata, sample.drawn, count)
     added = len(new) - len(sample.drawn)
     if added <= 0:
         return 0
@@ -473,14 +494,15 @@ def verify_sample(db: Session, sample) -> SampleVerification:
     """Re-draw from the stored population, rule and seed; check the digest against the event chain; and
     report how the population definition's matches changed since the draw (information, not an error)."""
     from workbench import trail
+    from workbench.audit import frames
     from workbench.models import Event
 
     result = SampleVerification()
     first = int(sample.draws[0]["count"]) if sample.draws else len(sample.drawn)
     if sum(int(d["count"]) for d in sample.draws) != len(sample.drawn):
         result.problems.append(_("The draw history does not add up to the sample's size."))
-    result.problems += verify_draw(sample.population_ids, sample.strata, sample.rule, sample.seed, sample.drawn,
-                                   first, sample.population_size)
+    result.problems += frames.check(db, sample) if is_v2(sample) else verify_draw(
+        sample.population_ids, sample.strata, sample.rule, sample.seed, sample.drawn, first, sample.population_size)
     events = [e for e in db.exec(select(Event).where(Event.org_id == sample.org_id,
                                                      Event.action.in_(["audit_sample", "audit_sample_more"]))
                                  .order_by(Event.seq)).all()
@@ -496,6 +518,9 @@ def verify_sample(db: Session, sample) -> SampleVerification:
     chain = trail.verify(db, sample.org_id, record_id=-1)
     if not chain.ok:
         result.problems.append(_("Event chain broken") + f": {chain.first}")
+    if is_v2(sample):
+        result.population_now, result.added_since, result.gone_since = frames.changes(db, sample)
+        return result
     now = population(db, sample.org_id, sample.definition, sample.rule.get("stratify"))
     result.population_now = now.size
     stored = set(sample.population_ids)

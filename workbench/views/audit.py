@@ -30,7 +30,7 @@ from workbench.audit import coverage as coverage_mod
 from workbench.audit import readiness as readiness_mod
 from workbench.audit import report as report_mod
 from workbench.audit import bundle as bundle_mod
-from workbench.audit import issuance, sampling, seals, service
+from workbench.audit import frames, issuance, sampling, seals, service
 from workbench.audit.models import AUDIT_TYPES, GRADES, NC_GRADES, Check, Engagement, Finding, Sample
 from workbench.audit.report_models import RECOMMENDATIONS
 from workbench.db import get_session
@@ -323,9 +323,10 @@ def new_sample(org, eid):
     if request.method == "POST":
         definition, rule, errors = _sample_inputs(e, values)
         if not errors and request.form.get("_action") == "preview":
-            pop = sampling.population(db, g.org.id, definition, rule.get("stratify"))
-            preview = {"n": pop.size, "k": sampling.sample_size(rule, pop.size, pop.strata or None),
-                       "strata": len(set(pop.strata))}
+            counted = frames.sizes(db, g.org.id, definition, rule.get("stratify"))  # one aggregate query
+            n = sum(counted.values())
+            preview = {"n": n, "k": sampling.sample_size(rule, n, list(counted) if rule.get("stratify") else None),
+                       "strata": len(counted) if rule.get("stratify") else 0}
         elif not errors:
             seed = int(values["seed"]) if values["seed"] else sampling.new_seed()
             try:
@@ -748,7 +749,7 @@ def evidence_bundle(org, eid):
 def report_xlsx(org, eid):
     e = _engagement(eid)
     rep = report_mod.gather(get_session(), g.org, e, lang())
-    data = report_mod.xlsx(rep)
+    data = report_mod.xlsx(rep, get_session())
     name = f"audit-{g.org.slug}-{e.id}-{utcnow():%Y%m%d}.xlsx"
     return send_file(io.BytesIO(data), as_attachment=True, download_name=name,
                      mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
