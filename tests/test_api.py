@@ -252,6 +252,16 @@ def test_auditor_reads_in_scope_and_window_only(app, world, db, api):
     a = api.token("auditor", "read,write,audit-read")
     assert api.get(f"{BASE}/records/{rid}", headers=a).status_code == 200
     assert api.get(f"{BASE}/audit/engagements", headers=a).get_json()["items"][0]["title"] == "fixture audit"
+    # a sample (algorithm 2: its frame is named by its digest, the drawn records are listed)
+    from workbench.audit import sampling
+    eng = db.exec(select(Engagement)).one()
+    with app.test_request_context("/"):
+        smp = sampling.create_sample(db, eng, {"start": None, "end": None, "process": None, "state": None},
+                                     sampling.make_rule("fixed", n=1), 7, world.users["auditor"])
+        db.commit()
+    shown = api.get(f"{BASE}/audit/engagements", headers=a).get_json()["items"][0]["samples"][0]
+    assert shown["algorithm"] == 2 and shown["frame_digest"] == smp.frame_digest and shown["drawn"] == [rid]
+    assert "population_ids" not in shown and shown["digest"] == smp.digest
     assert api.get(f"{BASE}/events", headers=a).status_code == 200
     _problem(api.post(f"{BASE}/processes/kitchen-sink/records", json={"data": GOOD}, headers=a), 403)
     _problem(api.put(f"{BASE}/records/{rid}", json={"data": GOOD}, headers={**a, "If-Match": "1"}), 403)

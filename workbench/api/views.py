@@ -325,11 +325,21 @@ def engagements(org: str):
         out.append({"id": e.id, "title": e.title, "standards": e.standards, "audit_type": e.audit_type,
                     "period_start": e.period_start.isoformat(), "period_end": e.period_end.isoformat(),
                     "scope_processes": e.scope_processes,
-                    "samples": [{"id": s.id, **{k: _plain(getattr(s, k, None)) for k in ("number", "population_size", "definition", "seed", "population_ids")}}
-                                for s in samples],
+                    "samples": [_sample(s) for s in samples],
                     "findings": [{"id": f.id, **{k: _plain(getattr(f, k, None)) for k in ("number", "grade", "status", "clause")}}
                                  for f in findings]})
     return jsonify({"items": out})
+
+
+def _sample(s) -> dict:
+    """A sample as the API shows it. Algorithm 2 samples keep their frame in chunks (workbench.audit.frames):
+    their frame is named by `frame_digest`; `population_ids` is listed for algorithm 1 samples only."""
+    out = {"id": s.id, **{k: _plain(getattr(s, k, None)) for k in ("number", "population_size", "definition", "seed",
+                                                                  "rule", "drawn", "digest", "frame_digest")}}
+    out["algorithm"] = 2 if s.frame_digest else 1
+    if not s.frame_digest:
+        out["population_ids"] = s.population_ids
+    return out
 
 
 def _plain(v):
