@@ -9,8 +9,8 @@ from datetime import date, timedelta
 from sqlalchemy import func, insert
 from sqlmodel import select
 
-from workbench import records, trail
-from workbench.models import Event, Record, Revision, utcnow
+from workbench import record_values, records, trail
+from workbench.models import Event, Record, RecordValue, Revision, utcnow
 
 
 def synthetic_records(db, org, tpl, n: int, user, chunk: int = 2000, scheme: int = trail.SCHEME,
@@ -24,7 +24,7 @@ def synthetic_records(db, org, tpl, n: int, user, chunk: int = 2000, scheme: int
     next_id = (db.exec(select(func.max(Record.id))).one() or 0) + 1
     start = date(2025, 1, 1)
     for base in range(0, n, chunk):
-        recs, revs, events = [], [], []
+        recs, revs, events, values = [], [], [], []
         for i in range(base, min(n, base + chunk)):
             now = utcnow()
             data = data_for(i) if data_for else {"batch_no": f"S{i:07d}", "inspected_on": (start + timedelta(days=i % 365)).isoformat(),
@@ -37,6 +37,7 @@ def synthetic_records(db, org, tpl, n: int, user, chunk: int = 2000, scheme: int
             recs.append(dict(id=rid, org_id=org.id, template_id=tpl.id, template_key=tpl.key,
                              state=body["workflow"]["initial"], revision=1, data=data, created_at=now, updated_at=now,
                              created_by=user.id, updated_by=user.id, **derived))
+            values += record_values.rows_of(rid, org.id, tpl.key, body, data)
             revs.append(dict(record_id=rid, number=1, data=data, digest=dig, created_at=now, created_by=user.id))
             seq += 1
             e = Event(org_id=org.id, seq=seq, record_id=rid, actor_id=user.id, actor_name=user.name, at=now,
@@ -50,4 +51,5 @@ def synthetic_records(db, org, tpl, n: int, user, chunk: int = 2000, scheme: int
         db.execute(insert(Record), recs)
         db.execute(insert(Revision), revs)
         db.execute(insert(Event), events)
+        db.execute(insert(RecordValue), values)
         db.commit()

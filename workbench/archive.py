@@ -29,7 +29,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
-from workbench import search
+from workbench import record_values, search
 from workbench.errors import UserError
 
 FORMAT = "processbench-org-archive"
@@ -38,6 +38,7 @@ SHARED = {"organization", "user"}  # shared rows, archived by reference (shipped
 # tables with an organization key that are not part of an organization's archive, and why
 EXCLUDED: dict[str, str] = {
     "outbox": "transient delivery queue (messages are re-generated, not restored)",
+    "record_value": "derived from record.data (list sorting and filters); rebuilt on restore",
 }
 
 
@@ -406,6 +407,7 @@ def _import(conn: Connection, zf: zipfile.ZipFile, path: Path, replace: bool, sl
             raise ArchiveError(f"{path}: tables/{name}.jsonl: refused by the database: {e.orig or e}") from None
     _fix_sequences(conn, ["organization", "user", "process_template", *manifest["tables"][3:]])
     search.backfill(conn, new_org)  # archives written before migration 0019 carry no record.search_text
+    record_values.backfill(conn, new_org)
     for name, n in manifest["counts"].items():
         restored = result.counts.get(name, 0) + result.dropped.get(name, 0) + result.present.get(name, 0)
         if name not in ("user", "shipped_template") and restored != n:

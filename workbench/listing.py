@@ -38,8 +38,8 @@ from sqlmodel import Session, select
 
 from forms.widgets import display, text
 from forms.values import kind_of
-from workbench import search
-from workbench.models import Membership, ProcessTemplate, Record, User
+from workbench import record_values, search
+from workbench.models import Membership, ProcessTemplate, Record, RecordValue, User
 
 COLUMN_SORTS = {"date": Record.record_date, "created": Record.created_at, "updated": Record.updated_at,
                 "state": Record.state, "title": Record.title, "id": Record.id}
@@ -88,6 +88,7 @@ class ListQuery:
     desc: bool = True
     bad_dates: bool = False
     common: bool = False  # the search matches many records (workbench.search.is_common): plan from the list's index
+    by_value: bool = False  # sort through record_value (every version of the process has the field: every record has its row)
 
     @classmethod
     def from_args(cls, tpl: ProcessTemplate, args, db: Session | None = None) -> "ListQuery":
@@ -112,6 +113,7 @@ class ListQuery:
             lq.fields[key] = value[:200]
         if lq.sort not in COLUMN_SORTS and lq.sort not in (tpl.body["schema"].get("properties") or {}):
             lq.sort = "date"
+        lq.by_value = db is not None and lq.sort not in COLUMN_SORTS and _every_version_has(db, tpl, lq.sort)
         return lq
 
     def args(self, **over) -> dict:
@@ -140,22 +142,41 @@ class ListQuery:
             s = s.where(Record.record_date <= date.fromisoformat(self.date_to))
         for key, value in self.fields.items():
             name, _, bound = key[2:].partition(".")
-            col = Record.data[name]
             kind = kinds[name]
+            # enum / boolean / date: the matching records from ix_record_value (no JSON is parsed)
+            values = select(RecordValue.record_id).where(RecordValue.org_id == org_id, RecordValue.template_key == self.tpl.key,
+                                                         RecordValue.field == name)
             if kind == "boolean":
-                s = s.where(col.as_boolean().is_(value in ("1", "true", "yes")))
+                on = value in ("1", "true", "yes")
+                s = s.where(Record.id.in_(values.where(RecordValue.vnum == (1.0 if on else 0.0),
+                                                       RecordValue.vtext == ("true" if on else "false"))))
             elif kind == "choice":
-                s = s.where(col.as_string() == value)
-            elif kind == "date" and bound == "from":
-                s = s.where(func.substr(col.as_string(), 1, 10) >= value)
+                s = s.where(Record.id.in_(values.where(RecordValue.vnum.is_(None),
+                                                       RecordValue.vtext == value[:record_values.TEXT_MAX])))
+            elif kind == "date" and bound == "from":  # for a 10-character bound, substr(v, 1, 10) >= b ⟺ v >= b
+                s = s.where(Record.id.in_(values.where(RecordValue.vnum.is_(None), RecordValue.vtext >= value)))
             elif kind == "date" and bound == "to":
-                s = s.where(func.substr(col.as_string(), 1, 10) <= value)
+                s = s.where(Record.id.in_(values.where(RecordValue.vnum.is_(None),
+                                                       func.substr(RecordValue.vtext, 1, 10) <= value)))
             elif kind in ("text", "date"):
-                s = s.where(col.as_string().ilike(f"%{value}%"))
+                s = s.where(Record.data[name].as_string().ilike(f"%{value}%"))
+        order = (lambda c: c.desc()) if self.desc else (lambda c: c.asc())
         column = COLUMN_SORTS.get(self.sort)
+        if column is None and self.by_value:  # walk ix_record_value in order and stop at the page
+            s = s.join(RecordValue, (RecordValue.record_id == Record.id) & (RecordValue.field == self.sort)).where(
+                RecordValue.org_id == org_id, RecordValue.template_key == self.tpl.key)
+            return s.order_by(order(RecordValue.vnum), order(RecordValue.vtext), order(RecordValue.record_id))
         if column is None:
             column = Record.data[self.sort].as_string() if props.get(self.sort, {}).get("type") not in ("number", "integer") else Record.data[self.sort].as_float()
-        return s.order_by(column.desc() if self.desc else column.asc(), Record.id.desc() if self.desc else Record.id.asc())
+        return s.order_by(order(column), order(Record.id))
+
+
+def _every_version_has(db: Session, tpl: ProcessTemplate, name: str) -> bool:
+    """Does every version of the process (any organization's: records may use a version made elsewhere)
+    declare `name` a scalar property, so that every record has its row in record_value? Otherwise a sort by it
+    reads the JSON, as records of a version without it have no row."""
+    bodies = db.exec(select(ProcessTemplate.body).where(ProcessTemplate.key == tpl.key)).all()
+    return all(name in record_values.scalar_properties(b) for b in bodies)
 
 
 def count(db: Session, stmt, cap: int | None = None) -> int:

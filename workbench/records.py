@@ -14,7 +14,7 @@ from sqlalchemy import String, and_, cast, or_, update
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, select
 
-from workbench import search, signatures, trail
+from workbench import record_values, search, signatures, trail
 from workbench.actions import Action
 from workbench.errors import Conflict, NotFound, UserError
 from workbench.models import Organization, ProcessTemplate, Record, Revision, utcnow
@@ -101,6 +101,7 @@ def create(db: Session, org: Organization, tpl: ProcessTemplate, data: dict, use
                  created_by=getattr(user, "id", None), updated_by=getattr(user, "id", None), **derived)
     db.add(rec)
     db.flush()
+    record_values.write(db, rec, body)
     dig = trail.digest(data)
     db.add(Revision(record_id=rec.id, number=1, data=data, digest=dig, created_at=now, created_by=rec.created_by))
     trail.append(db, org.id, Action.CREATE, record_id=rec.id, actor=user, to_state=rec.state, data_digest=dig,
@@ -180,6 +181,7 @@ def edit(db: Session, rec: Record, tpl: ProcessTemplate, data: dict, user, comme
     if signed:
         values["state"] = signed[0].from_state
     claim(db, rec, expect_revision=base, expect_state=before, **values)
+    record_values.write(db, rec, tpl.body, replace=True)
     changes = [c[0] for c in diff(old, data)]
     rev = Revision(record_id=rec.id, number=number, data=data, digest=dig, created_at=now, created_by=getattr(user, "id", None))
     db.add(rev)
