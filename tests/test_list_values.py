@@ -190,3 +190,50 @@ POSTGRES_CHECKS = {"create and edit": check_follows_create_and_edit, "backfill":
 def test_on_postgres(pg_app, check):  # noqa: F811
     with Session(pg_app.extensions["workbench.engine"], expire_on_commit=False) as db:
         POSTGRES_CHECKS[check](db, World(db))
+
+
+def _migrate_0020(url: str) -> None:
+    """Records made before 0020 (a template whose properties the data partly lacks; a number, a boolean, a
+    null, a long text, a nested object and rows): the migration's backfill stores what rows_of computes."""
+    import json
+
+    from workbench.db import make_engine
+    from workbench.migrate import upgrade
+
+    engine = make_engine(url)
+    upgrade(engine, "0003")
+    body = {"schema": {"properties": {"a": {"type": "string"}, "n": {"type": "integer"}, "b": {"type": "boolean"},
+                                      "missing": {"type": "number"}, "rows": {"type": "array"}, "o": {"type": "object"}}}}
+    rows = [{"id": 1, "data": {"a": "电机" * 150, "n": 5, "b": True, "rows": [{"x": "y"}], "o": {"k": 1}, "extra": 2.5}},
+            {"id": 2, "data": {"a": "x", "n": -3, "b": False, "gone": None}}]
+    with engine.begin() as c:
+        c.execute(text("INSERT INTO organization (id, slug, name, timezone, created_at) VALUES (1, 'o', 'o', 'UTC', '2026-01-01')"))
+        c.execute(text("INSERT INTO process_template (id, key, version, status, body, created_at) "
+                       "VALUES (1, 'k', 1, 'published', :b, '2026-01-01')"), {"b": json.dumps(body)})
+        for r in rows:
+            c.execute(text("INSERT INTO record (id, org_id, template_id, template_key, state, revision, data, title, "
+                           "created_at, updated_at) VALUES (:id, 1, 1, 'k', 'draft', 1, :data, 't', '2026-01-01', "
+                           "'2026-01-01')"), {"id": r["id"], "data": json.dumps(r["data"], ensure_ascii=False)})
+    upgrade(engine)
+    with engine.connect() as c:
+        got = {tuple(x) for x in c.execute(text("SELECT record_id, field, org_id, template_key, vtext, vnum FROM record_value"))}
+    engine.dispose()
+    want = {tuple(v.values()) for r in rows for v in record_values.rows_of(r["id"], 1, "k", body, r["data"])}
+    assert got == want and ("missing" in {f for _, f, *_ in got})
+
+
+def test_migration_0020_backfills_on_sqlite(tmp_path):
+    _migrate_0020(f"sqlite:///{tmp_path / 'old.db'}")
+
+
+@pytest.mark.postgres
+def test_migration_0020_backfills_on_postgres(pg_url):  # noqa: F811
+    from workbench.db import make_engine
+
+    admin = make_engine(pg_url)
+    with admin.connect() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+        conn.commit()
+    admin.dispose()
+    _migrate_0020(pg_url)
