@@ -124,6 +124,16 @@ def test_same_rows_as_json_and_python_on_sqlite(app, db, world):
     check_same_rows(db, world)
 
 
+def test_a_common_value_walks_the_list_order_with_the_same_rows(app, db, world, monkeypatch):
+    """SQLite: a filter matching at least COMMON_VALUE records is checked per record (EXISTS) on the page."""
+    monkeypatch.setattr(listing, "COMMON_VALUE", 1)
+    check_same_rows(db, world)
+    tpl = listing.ProcessTemplate
+    lq = listing.ListQuery.from_args(db.exec(select(tpl).where(tpl.key == "production-inspection")).first(),
+                                     MultiDict({"f.result": "pass", "sort": "lot_qty"}), db)
+    assert "EXISTS" in str(lq.select(world.acme.id)) and "EXISTS" not in str(lq.select(world.acme.id, counting=True))
+
+
 def test_a_version_without_the_field_falls_back_to_json(app, db, world):
     """Records of a version that lacks the field have no row for it: the sort reads the JSON (all records)."""
     old = copy.deepcopy(_body())

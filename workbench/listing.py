@@ -34,6 +34,7 @@ from datetime import date
 from typing import Any, Iterator
 
 from sqlalchemy import func, or_
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, select
 
 from forms.widgets import display, text
@@ -89,6 +90,8 @@ class ListQuery:
     bad_dates: bool = False
     common: bool = False  # the search matches many records (workbench.search.is_common): plan from the list's index
     by_value: bool = False  # sort through record_value (every version of the process has the field: every record has its row)
+    db: Session | None = field(default=None, repr=False, compare=False)  # SQLite: probes how often a filter matches
+    probed: dict = field(default_factory=dict, repr=False, compare=False)  # filter -> common? (probed once)
 
     @classmethod
     def from_args(cls, tpl: ProcessTemplate, args, db: Session | None = None) -> "ListQuery":
@@ -97,6 +100,7 @@ class ListQuery:
         lq = cls(tpl, q=(args.get("q") or "").strip()[:200], state=(args.get("state") or "")[:32],
                  by=args.get("by", type=int), sort=args.get("sort") or "date", desc=args.get("dir", "desc") != "asc")
         lq.common = db is not None and search.is_common(db, search.normalise(lq.q))
+        lq.db = db if db is not None and db.get_bind().dialect.name == "sqlite" else None
         lq.date_from, lq.date_to = _iso_date(args.get("from", "")), _iso_date(args.get("to", ""))
         lq.bad_dates = bool((args.get("from") and not lq.date_from) or (args.get("to") and not lq.date_to))
         for key, value in args.items():
@@ -116,6 +120,20 @@ class ListQuery:
         lq.by_value = db is not None and lq.sort not in COLUMN_SORTS and _every_version_has(db, tpl, lq.sort)
         return lq
 
+    def _matching(self, values, rv, name: str):
+        """`record.id IN (the filter's matches)`: the database starts from the matches (the count always does:
+        it stops at COUNT_CAP of them). On SQLite, for a page of a filter matching at least COMMON_VALUE records
+        (one LIMITed look at ix_record_value decides), a correlated EXISTS instead: the list's own order is
+        walked and each record checked by primary key until the page is full."""
+        if self.db is not None:
+            key = str(values.compile(compile_kwargs={"literal_binds": True}))
+            if key not in self.probed:
+                probe = select(func.count()).select_from(values.limit(COMMON_VALUE).subquery())
+                self.probed[key] = self.db.exec(probe).one() >= COMMON_VALUE
+            if self.probed[key]:
+                return values.where(rv.record_id == Record.id, rv.field == name).correlate(Record).exists()
+        return Record.id.in_(values)
+
     def args(self, **over) -> dict:
         """The query string for links (pager, sort headers, export) keeping the current filters."""
         out = {"q": self.q or None, "state": self.state or None, "by": self.by, "from": self.date_from,
@@ -123,7 +141,9 @@ class ListQuery:
         out.update(over)
         return {k: v for k, v in out.items() if v not in (None, "")}
 
-    def select(self, org_id: int):
+    def select(self, org_id: int, counting: bool = False):
+        """The list's statement, ordered; `counting`: the same rows unordered, for `count` (without the join
+        a field sort walks: every record has its row, so the join changes no count)."""
         props = self.tpl.body["schema"].get("properties") or {}
         kinds = filterable(self.tpl)
         s = select(Record).where(Record.org_id == org_id, Record.template_key == self.tpl.key)
@@ -140,26 +160,28 @@ class ListQuery:
             s = s.where(Record.record_date >= date.fromisoformat(self.date_from))
         if self.date_to:
             s = s.where(Record.record_date <= date.fromisoformat(self.date_to))
+        ranges: dict[str, list] = {}  # a date field's from / to: one range of ix_record_value
+        rv = aliased(RecordValue)  # not the table a field sort joins
         for key, value in self.fields.items():
             name, _, bound = key[2:].partition(".")
             kind = kinds[name]
             # enum / boolean / date: the matching records from ix_record_value (no JSON is parsed)
-            values = select(RecordValue.record_id).where(RecordValue.org_id == org_id, RecordValue.template_key == self.tpl.key,
-                                                         RecordValue.field == name)
             if kind == "boolean":
                 on = value in ("1", "true", "yes")
-                s = s.where(Record.id.in_(values.where(RecordValue.vnum == (1.0 if on else 0.0),
-                                                       RecordValue.vtext == ("true" if on else "false"))))
+                ranges[key] = [name, rv.vnum == (1.0 if on else 0.0), rv.vtext == ("true" if on else "false")]
             elif kind == "choice":
-                s = s.where(Record.id.in_(values.where(RecordValue.vnum.is_(None),
-                                                       RecordValue.vtext == value[:record_values.TEXT_MAX])))
-            elif kind == "date" and bound == "from":  # for a 10-character bound, substr(v, 1, 10) >= b ⟺ v >= b
-                s = s.where(Record.id.in_(values.where(RecordValue.vnum.is_(None), RecordValue.vtext >= value)))
-            elif kind == "date" and bound == "to":
-                s = s.where(Record.id.in_(values.where(RecordValue.vnum.is_(None),
-                                                       func.substr(RecordValue.vtext, 1, 10) <= value)))
-            elif kind in ("text", "date"):
+                ranges[key] = [name, rv.vnum.is_(None), rv.vtext == value[:record_values.TEXT_MAX]]
+            elif kind == "date" and bound:  # for a 10-character bound, substr(v, 1, 10) >= b ⟺ v >= b
+                cond = rv.vtext >= value if bound == "from" else func.substr(rv.vtext, 1, 10) <= value
+                ranges.setdefault(name + ".", [name, rv.vnum.is_(None)]).append(cond)
+            else:  # text (and a date's day typed as text): contains, in the JSON
                 s = s.where(Record.data[name].as_string().ilike(f"%{value}%"))
+        for name, *conds in ranges.values():
+            values = select(rv.record_id).where(rv.org_id == org_id, rv.template_key == self.tpl.key,
+                                                rv.field == name, *conds)
+            s = s.where(Record.id.in_(values) if counting else self._matching(values, rv, name))
+        if counting:
+            return s
         order = (lambda c: c.desc()) if self.desc else (lambda c: c.asc())
         column = COLUMN_SORTS.get(self.sort)
         if column is None and self.by_value:  # walk ix_record_value in order and stop at the page
@@ -169,6 +191,9 @@ class ListQuery:
         if column is None:
             column = Record.data[self.sort].as_string() if props.get(self.sort, {}).get("type") not in ("number", "integer") else Record.data[self.sort].as_float()
         return s.order_by(order(column), order(Record.id))
+
+
+COMMON_VALUE = 20_000  # matches of a field filter from which SQLite walks the list's order and checks each record
 
 
 def _every_version_has(db: Session, tpl: ProcessTemplate, name: str) -> bool:

@@ -27,6 +27,7 @@ def upgrade() -> None:
         sa.Column('vnum', sa.Float(), nullable=True),
         sa.ForeignKeyConstraint(['org_id'], ['organization.id']),
         sa.PrimaryKeyConstraint('record_id', 'field'),
+        sqlite_with_rowid=False,  # the primary key holds the row: checking one record's value is one look-up
     )
     backfill(op.get_bind())  # before the index: one sort of the rows, not a million index insertions
     op.create_index('ix_record_value', 'record_value',
