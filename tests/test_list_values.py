@@ -105,6 +105,8 @@ def check_same_rows(db, world) -> None:
                   and ("f.urgent" not in filters or (filters["f.urgent"] == "1") == r.data["urgent"])
                   and fr <= r.data["inspected_at"][:10] <= to]
         assert sorted(page(sort="id", **filters)[1]) == sorted(python), filters
+        counted = listing.ListQuery.from_args(tpl, MultiDict(dict(filters, sort="lot_qty")), db).select(org, counting=True)
+        assert listing.count(db, counted) == len(python) and listing.count(db, counted, cap=1) == min(2, len(python)), filters
     # paged: each page of a field sort is the slice of the whole order
     whole = page(sort="inspected_at")[1]
     lq = listing.ListQuery.from_args(tpl, MultiDict({"sort": "inspected_at"}), db)

@@ -142,8 +142,9 @@ class ListQuery:
         return {k: v for k, v in out.items() if v not in (None, "")}
 
     def select(self, org_id: int, counting: bool = False):
-        """The list's statement, ordered; `counting`: the same rows unordered, for `count` (without the join
-        a field sort walks: every record has its row, so the join changes no count)."""
+        """The list's statement, ordered; `counting`: the same records unordered, for `count` — without the join
+        a field sort walks (every record has its row, so it changes no count), and for a single enum / boolean /
+        date filter just the matching ids in ix_record_value (no record read)."""
         props = self.tpl.body["schema"].get("properties") or {}
         kinds = filterable(self.tpl)
         s = select(Record).where(Record.org_id == org_id, Record.template_key == self.tpl.key)
@@ -162,6 +163,7 @@ class ListQuery:
             s = s.where(Record.record_date <= date.fromisoformat(self.date_to))
         ranges: dict[str, list] = {}  # a date field's from / to: one range of ix_record_value
         rv = aliased(RecordValue)  # not the table a field sort joins
+        in_json = False
         for key, value in self.fields.items():
             name, _, bound = key[2:].partition(".")
             kind = kinds[name]
@@ -175,10 +177,14 @@ class ListQuery:
                 cond = rv.vtext >= value if bound == "from" else func.substr(rv.vtext, 1, 10) <= value
                 ranges.setdefault(name + ".", [name, rv.vnum.is_(None)]).append(cond)
             else:  # text (and a date's day typed as text): contains, in the JSON
+                in_json = True
                 s = s.where(Record.data[name].as_string().ilike(f"%{value}%"))
         for name, *conds in ranges.values():
             values = select(rv.record_id).where(rv.org_id == org_id, rv.template_key == self.tpl.key,
                                                 rv.field == name, *conds)
+            if counting and len(ranges) == 1 and not (needle or self.state or self.by or self.date_from or self.date_to
+                                                      or in_json):
+                return values  # counted in ix_record_value alone (a record has one row per field): no record is read
             s = s.where(Record.id.in_(values) if counting else self._matching(values, rv, name))
         if counting:
             return s
@@ -207,7 +213,9 @@ def _every_version_has(db: Session, tpl: ProcessTemplate, name: str) -> bool:
 def count(db: Session, stmt, cap: int | None = None) -> int:
     """The number of rows `stmt` selects; with `cap`, at most cap + 1 (the database stops counting there, so a
     filter that only JSON can answer does not read the whole process to say "more than cap")."""
-    stmt = stmt.order_by(None) if cap is None else stmt.order_by(None).with_only_columns(Record.id).limit(cap + 1)
+    stmt = stmt.order_by(None)
+    if cap is not None:
+        stmt = (stmt if len(stmt.selected_columns) == 1 else stmt.with_only_columns(Record.id)).limit(cap + 1)
     return db.exec(select(func.count()).select_from(stmt.subquery())).one()
 
 
