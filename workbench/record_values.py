@@ -63,11 +63,13 @@ def rows_of(rec_id: int, org_id: int, template_key: str, body: dict, data: dict)
 
 def write(db, rec, body: dict, replace: bool = False) -> None:
     """Store the record's values (one executemany INSERT; `replace`: the record's old rows are deleted first)."""
+    table = RecordValue.__table__  # Core statements on the session's connection: no ORM bulk-insert machinery
+    conn = db.connection()
     if replace:
-        db.execute(delete(RecordValue).where(RecordValue.record_id == rec.id))
+        conn.execute(delete(table).where(table.c.record_id == rec.id))
     rows = rows_of(rec.id, rec.org_id, rec.template_key, body, rec.data)
     if rows:
-        db.execute(insert(RecordValue), rows)
+        conn.execute(insert(table), rows)
 
 
 def backfill(conn, org_id: int | None = None) -> int:
