@@ -249,3 +249,19 @@ def test_migration_0020_backfills_on_postgres(pg_url):  # noqa: F811
         conn.commit()
     admin.dispose()
     _migrate_0020(pg_url)
+
+
+@pytest.mark.postgres
+def test_postgres_sorts_by_walking_the_value_index(pg_app):  # noqa: F811
+    """With the table scan off (the planner's choice on a tiny table is not its choice at 100k), a field sort
+    is an index scan of ix_record_value with no Sort node, and a filter reads ix_record_value."""
+    with Session(pg_app.extensions["workbench.engine"], expire_on_commit=False) as db:
+        world = World(db)
+        tpl, _ = _many(db, world)
+        db.execute(text("SET enable_seqscan = off"))
+        for args, no_sort in (({"sort": "inspected_at", "dir": "desc"}, True), ({"f.result": "fail"}, False)):
+            stmt = listing.ListQuery.from_args(tpl, MultiDict(args), db).select(world.acme.id).limit(50)
+            sql = str(stmt.compile(db.get_bind(), compile_kwargs={"literal_binds": True}))
+            plan = "\n".join(r[0] for r in db.execute(text("EXPLAIN " + sql)).all())
+            assert "ix_record_value" in plan, plan
+            assert not no_sort or "Sort" not in plan.replace("Sort Key", ""), plan

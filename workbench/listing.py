@@ -1,8 +1,9 @@
 """Record lists people can work with: search, filters on the template's fields, sorting, pagination, export.
 
-`ListQuery.from_args(tpl, args)` reads the query string; `.select(org_id)` builds one SQL statement (JSON
-fields are compared in SQL with the database's JSON operators — SQLite json_extract, PostgreSQL ->>), so a
-list of 100k records is filtered, counted and paged by the database (index ix_record_list), never in Python.
+`ListQuery.from_args(tpl, args, db)` reads the query string; `.select(org_id)` builds one SQL statement (field
+values are compared in the side table record_value, workbench.record_values; text "contains" in the JSON with
+the database's operators), so a list of 100k records is filtered, counted and paged by the database, never in
+Python.
 
     q=<text>            title, subject or any top-level text value contains it (English case-insensitive, any
                         Chinese substring; #<n> or <n>: also record n) — workbench.search, an indexed column
@@ -14,11 +15,14 @@ list of 100k records is filtered, counted and paged by the database (index ix_re
     sort=<key>, dir=asc|desc   key: id, title, date, state, created, updated, or a field name
 
 What is fast at 100k records in one process (bench/scale.py "list SQL" rows): the default date order (index
-ix_record_list, the page stops after 50), search (the FTS5 / pg_trgm index of record.search_text), filters that
-match often (the date-ordered walk stops at the page), and the count, which stops at COUNT_CAP ("more than
-10,000"). What still reads every record of the process: sorting by a template field or by title / state /
-updated (no index can serve every field of every template; about 1 s at 100k on SQLite), a filter on a JSON
-field that matches rarely, and deep pages (OFFSET).
+ix_record_list, the page stops after 50), search (the FTS5 / pg_trgm index of record.search_text), a sort by a
+template field (the join with record_value walks ix_record_value in order and stops at the page, when every
+version of the process declares the field — else the JSON is sorted, reading the process), enum / boolean /
+date filters (their matches come from ix_record_value; on SQLite a page of a common value walks the list's
+order checking each record by primary key), and the count, which stops at COUNT_CAP ("more than 10,000") and
+counts a single field filter in ix_record_value alone. What still reads every record of the process: sorting
+by title / state / updated, a "contains" filter on a text field, and deep pages (OFFSET walks the index up to
+the page; no keyset pagination yet).
 
 Exports stream (csv: UTF-8 with BOM; xlsx: openpyxl write-only into a temporary file) in batches, so memory
 stays constant; repeating rows go to a second sheet keyed by record number. Any text cell starting with
