@@ -68,7 +68,7 @@ def check_follows_create_and_edit(db, world) -> None:
 
 
 def check_backfill(db, world) -> None:
-    tpl, _ = _many(db, world)
+    _many(db, world)
     want = _stored(db)
     db.execute(delete(RecordValue))
     db.commit()
@@ -144,7 +144,7 @@ def test_a_version_without_the_field_falls_back_to_json(app, db, world):
     tpl0 = world.add_template(old)
     first = records.create(db, world.acme, tpl0, old["examples"][0], world.users["member"])
     db.commit()
-    tpl, made = _many(db, world)
+    tpl, _ = _many(db, world)
     lq = listing.ListQuery.from_args(tpl, MultiDict({"sort": "urgent"}), db)
     assert not lq.by_value
     assert first.id in [r.id for r in db.exec(lq.select(world.acme.id)).all()]
@@ -186,7 +186,7 @@ def test_list_statements_do_not_grow_with_the_process(app, world, scaled, which)
     client = app.test_client()
     assert login(client, world.users["manager"].email).status_code == 302
     grow(100)
-    small, small_loads = page_shape(app, client, LIST_URLS[which])
+    small, _ = page_shape(app, client, LIST_URLS[which])
     grow(1_000)
     big, big_loads = page_shape(app, client, LIST_URLS[which])
     assert big == small, f"{which}: {small} statements at 100 records, {big} at 1,000"
