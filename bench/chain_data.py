@@ -10,8 +10,8 @@ from datetime import date, timedelta
 from sqlalchemy import func, insert, update
 from sqlmodel import select
 
-from workbench import latest, links, records, trail
-from workbench.models import Event, Organization, Record, Revision, utcnow
+from workbench import latest, links, record_values, records, trail
+from workbench.models import Event, Organization, Record, RecordValue, Revision, utcnow
 
 
 def synthetic_records(db, org, tpl, n: int, user, chunk: int = 2000, scheme: int = trail.SCHEME,
@@ -25,7 +25,7 @@ def synthetic_records(db, org, tpl, n: int, user, chunk: int = 2000, scheme: int
     next_id = (db.exec(select(func.max(Record.id))).one() or 0) + 1
     start = date(2025, 1, 1)
     for base in range(0, n, chunk):
-        recs, revs, events, wanted = [], [], [], []
+        recs, revs, events, wanted, values = [], [], [], [], []
         for i in range(base, min(n, base + chunk)):
             now = utcnow()
             data = data_for(i) if data_for else {"batch_no": f"S{i:07d}", "inspected_on": (start + timedelta(days=i % 365)).isoformat(),
@@ -39,6 +39,7 @@ def synthetic_records(db, org, tpl, n: int, user, chunk: int = 2000, scheme: int
                              state=body["workflow"]["initial"], revision=1, data=data, created_at=now, updated_at=now,
                              created_by=user.id, updated_by=user.id, **derived))
             wanted += [(rid, f, t) for f, t in links.targets(body, data).items()]
+            values += record_values.rows_of(rid, org.id, tpl.key, body, data)
             revs.append(dict(record_id=rid, number=1, data=data, digest=dig, created_at=now, created_by=user.id))
             seq += 1
             e = Event(org_id=org.id, seq=seq, record_id=rid, actor_id=user.id, actor_name=user.name, at=now,
@@ -59,6 +60,7 @@ def synthetic_records(db, org, tpl, n: int, user, chunk: int = 2000, scheme: int
             rows = [dict(from_record_id=r, field=f, org_id=org.id, to_record_id=t) for r, f, t in wanted if t in found]
             if rows:
                 db.execute(insert(links.RecordLink), rows)
+        db.execute(insert(RecordValue), values)
         db.commit()
     latest.rebuild(db, org.id, tpl.key)  # each subject's latest record (set-based, as migration 0016 fills it)
     db.commit()

@@ -193,8 +193,9 @@ def main(n: int) -> None:
         def go(db):
             args = MultiDict(parse_qsl(qs))
             tpl = library.adopted(db, db.get(Organization, org_id), list_key)
-            stmt = listing.ListQuery.from_args(tpl, args).select(org_id)
-            listing.count(db, stmt, cap=listing.COUNT_CAP)
+            lq = listing.ListQuery.from_args(tpl, args, db)
+            stmt = lq.select(org_id)
+            listing.count(db, lq.select(org_id, counting=True), cap=listing.COUNT_CAP)
             db.exec(stmt.offset((int(args.get("page", 1)) - 1) * 50).limit(50)).all()
         return in_session(go)
 

@@ -29,7 +29,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
-from workbench import search
+from workbench import record_values, search
 from workbench.errors import UserError
 
 FORMAT = "processbench-org-archive"
@@ -41,6 +41,7 @@ EXCLUDED: dict[str, str] = {
     "record_link": "derived from the records' data: rebuilt on restore (workbench.links.rebuild)",
     "subject_latest": "derived from the records: rebuilt on restore (workbench.latest.rebuild)",
     "process_tally": "derived from the records: rebuilt on restore (workbench.latest.rebuild)",
+    "record_value": "derived from record.data (list sorting and filters); rebuilt on restore",
 }
 
 
@@ -415,6 +416,7 @@ def _import(conn: Connection, zf: zipfile.ZipFile, path: Path, replace: bool, sl
     set_heads(conn, new_org)  # the chain head is the restored chain's, whatever the archive's row said
     links.rebuild(conn, new_org)  # derived rows, not archived: from the restored records
     latest.rebuild(conn, new_org)
+    record_values.backfill(conn, new_org)
     for name, n in manifest["counts"].items():
         restored = result.counts.get(name, 0) + result.dropped.get(name, 0) + result.present.get(name, 0)
         if name not in ("user", "shipped_template") and restored != n:

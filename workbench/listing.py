@@ -1,8 +1,9 @@
 """Record lists people can work with: search, filters on the template's fields, sorting, pagination, export.
 
-`ListQuery.from_args(tpl, args)` reads the query string; `.select(org_id)` builds one SQL statement (JSON
-fields are compared in SQL with the database's JSON operators — SQLite json_extract, PostgreSQL ->>), so a
-list of 100k records is filtered, counted and paged by the database (index ix_record_list), never in Python.
+`ListQuery.from_args(tpl, args, db)` reads the query string; `.select(org_id)` builds one SQL statement (field
+values are compared in the side table record_value, workbench.record_values; text "contains" in the JSON with
+the database's operators), so a list of 100k records is filtered, counted and paged by the database, never in
+Python.
 
     q=<text>            title, subject or any top-level text value contains it (English case-insensitive, any
                         Chinese substring; #<n> or <n>: also record n) — workbench.search, an indexed column
@@ -14,11 +15,14 @@ list of 100k records is filtered, counted and paged by the database (index ix_re
     sort=<key>, dir=asc|desc   key: id, title, date, state, created, updated, or a field name
 
 What is fast at 100k records in one process (bench/scale.py "list SQL" rows): the default date order (index
-ix_record_list, the page stops after 50), search (the FTS5 / pg_trgm index of record.search_text), filters that
-match often (the date-ordered walk stops at the page), and the count, which stops at COUNT_CAP ("more than
-10,000"). What still reads every record of the process: sorting by a template field or by title / state /
-updated (no index can serve every field of every template; about 1 s at 100k on SQLite), a filter on a JSON
-field that matches rarely, and deep pages (OFFSET).
+ix_record_list, the page stops after 50), search (the FTS5 / pg_trgm index of record.search_text), a sort by a
+template field (the join with record_value walks ix_record_value in order and stops at the page, when every
+version of the process declares the field — else the JSON is sorted, reading the process), enum / boolean /
+date filters (their matches come from ix_record_value; on SQLite a page of a common value walks the list's
+order checking each record by primary key), and the count, which stops at COUNT_CAP ("more than 10,000") and
+counts a single field filter in ix_record_value alone. What still reads every record of the process: sorting
+by title / state / updated, a "contains" filter on a text field, and deep pages (OFFSET walks the index up to
+the page; no keyset pagination yet).
 
 Exports stream (csv: UTF-8 with BOM; xlsx: openpyxl write-only into a temporary file) in batches, so memory
 stays constant; repeating rows go to a second sheet keyed by record number. Any text cell starting with
@@ -35,12 +39,13 @@ from typing import Any, Iterator
 
 from sqlalchemy import func, or_
 from sqlalchemy import text as sql_text
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, select
 
 from forms.widgets import display, text
 from forms.values import kind_of
-from workbench import search
-from workbench.models import ProcessTemplate, Record, User
+from workbench import record_values, search
+from workbench.models import ProcessTemplate, Record, RecordValue, User
 
 COLUMN_SORTS = {"date": Record.record_date, "created": Record.created_at, "updated": Record.updated_at,
                 "state": Record.state, "title": Record.title, "id": Record.id}
@@ -89,6 +94,9 @@ class ListQuery:
     desc: bool = True
     bad_dates: bool = False
     common: bool = False  # the search matches many records (workbench.search.is_common): plan from the list's index
+    by_value: bool = False  # sort through record_value (every version of the process has the field: every record has its row)
+    db: Session | None = field(default=None, repr=False, compare=False)  # SQLite: probes how often a filter matches
+    probed: dict = field(default_factory=dict, repr=False, compare=False)  # filter -> common? (probed once)
 
     @classmethod
     def from_args(cls, tpl: ProcessTemplate, args, db: Session | None = None) -> "ListQuery":
@@ -97,6 +105,7 @@ class ListQuery:
         lq = cls(tpl, q=(args.get("q") or "").strip()[:200], state=(args.get("state") or "")[:32],
                  by=args.get("by", type=int), sort=args.get("sort") or "date", desc=args.get("dir", "desc") != "asc")
         lq.common = db is not None and search.is_common(db, search.normalise(lq.q))
+        lq.db = db if db is not None and db.get_bind().dialect.name == "sqlite" else None
         lq.date_from, lq.date_to = _iso_date(args.get("from", "")), _iso_date(args.get("to", ""))
         lq.bad_dates = bool((args.get("from") and not lq.date_from) or (args.get("to") and not lq.date_to))
         for key, value in args.items():
@@ -113,7 +122,22 @@ class ListQuery:
             lq.fields[key] = value[:200]
         if lq.sort not in COLUMN_SORTS and lq.sort not in (tpl.body["schema"].get("properties") or {}):
             lq.sort = "date"
+        lq.by_value = db is not None and lq.sort not in COLUMN_SORTS and _every_version_has(db, tpl, lq.sort)
         return lq
+
+    def _matching(self, values, rv, name: str):
+        """`record.id IN (the filter's matches)`: the database starts from the matches (the count always does:
+        it stops at COUNT_CAP of them). On SQLite, for a page of a filter matching at least COMMON_VALUE records
+        (one LIMITed look at ix_record_value decides), a correlated EXISTS instead: the list's own order is
+        walked and each record checked by primary key until the page is full."""
+        if self.db is not None:
+            key = str(values.compile(compile_kwargs={"literal_binds": True}))
+            if key not in self.probed:
+                probe = select(func.count()).select_from(values.limit(COMMON_VALUE).subquery())
+                self.probed[key] = self.db.exec(probe).one() >= COMMON_VALUE
+            if self.probed[key]:
+                return values.where(rv.record_id == Record.id, rv.field == name).correlate(Record).exists()
+        return Record.id.in_(values)
 
     def args(self, **over) -> dict:
         """The query string for links (pager, sort headers, export) keeping the current filters."""
@@ -122,7 +146,10 @@ class ListQuery:
         out.update(over)
         return {k: v for k, v in out.items() if v not in (None, "")}
 
-    def select(self, org_id: int):
+    def select(self, org_id: int, counting: bool = False):
+        """The list's statement, ordered; `counting`: the same records unordered, for `count` — without the join
+        a field sort walks (every record has its row, so it changes no count), and for a single enum / boolean /
+        date filter just the matching ids in ix_record_value (no record read)."""
         props = self.tpl.body["schema"].get("properties") or {}
         kinds = filterable(self.tpl)
         s = select(Record).where(Record.org_id == org_id, Record.template_key == self.tpl.key)
@@ -139,30 +166,61 @@ class ListQuery:
             s = s.where(Record.record_date >= date.fromisoformat(self.date_from))
         if self.date_to:
             s = s.where(Record.record_date <= date.fromisoformat(self.date_to))
+        ranges: dict[str, list] = {}  # a date field's from / to: one range of ix_record_value
+        rv = aliased(RecordValue)  # not the table a field sort joins
+        in_json = False
         for key, value in self.fields.items():
             name, _, bound = key[2:].partition(".")
-            col = Record.data[name]
             kind = kinds[name]
+            # enum / boolean / date: the matching records from ix_record_value (no JSON is parsed)
             if kind == "boolean":
-                s = s.where(col.as_boolean().is_(value in ("1", "true", "yes")))
+                on = value in ("1", "true", "yes")
+                ranges[key] = [name, rv.vnum == (1.0 if on else 0.0), rv.vtext == ("true" if on else "false")]
             elif kind == "choice":
-                s = s.where(col.as_string() == value)
-            elif kind == "date" and bound == "from":
-                s = s.where(func.substr(col.as_string(), 1, 10) >= value)
-            elif kind == "date" and bound == "to":
-                s = s.where(func.substr(col.as_string(), 1, 10) <= value)
-            elif kind in ("text", "date"):
-                s = s.where(col.as_string().ilike(f"%{value}%"))
+                ranges[key] = [name, rv.vnum.is_(None), rv.vtext == value[:record_values.TEXT_MAX]]
+            elif kind == "date" and bound:  # for a 10-character bound, substr(v, 1, 10) >= b ⟺ v >= b
+                cond = rv.vtext >= value if bound == "from" else func.substr(rv.vtext, 1, 10) <= value
+                ranges.setdefault(name + ".", [name, rv.vnum.is_(None)]).append(cond)
+            else:  # text (and a date's day typed as text): contains, in the JSON
+                in_json = True
+                s = s.where(Record.data[name].as_string().ilike(f"%{value}%"))
+        for name, *conds in ranges.values():
+            values = select(rv.record_id).where(rv.org_id == org_id, rv.template_key == self.tpl.key,
+                                                rv.field == name, *conds)
+            if counting and len(ranges) == 1 and not (needle or self.state or self.by or self.date_from or self.date_to
+                                                      or in_json):
+                return values  # counted in ix_record_value alone (a record has one row per field): no record is read
+            s = s.where(Record.id.in_(values) if counting else self._matching(values, rv, name))
+        if counting:
+            return s
+        order = (lambda c: c.desc()) if self.desc else (lambda c: c.asc())
         column = COLUMN_SORTS.get(self.sort)
+        if column is None and self.by_value:  # walk ix_record_value in order and stop at the page
+            s = s.join(RecordValue, (RecordValue.record_id == Record.id) & (RecordValue.field == self.sort)).where(
+                RecordValue.org_id == org_id, RecordValue.template_key == self.tpl.key)
+            return s.order_by(order(RecordValue.vnum), order(RecordValue.vtext), order(RecordValue.record_id))
         if column is None:
             column = Record.data[self.sort].as_string() if props.get(self.sort, {}).get("type") not in ("number", "integer") else Record.data[self.sort].as_float()
-        return s.order_by(column.desc() if self.desc else column.asc(), Record.id.desc() if self.desc else Record.id.asc())
+        return s.order_by(order(column), order(Record.id))
+
+
+COMMON_VALUE = 20_000  # matches of a field filter from which SQLite walks the list's order and checks each record
+
+
+def _every_version_has(db: Session, tpl: ProcessTemplate, name: str) -> bool:
+    """Does every version of the process (any organization's: records may use a version made elsewhere)
+    declare `name` a scalar property, so that every record has its row in record_value? Otherwise a sort by it
+    reads the JSON, as records of a version without it have no row."""
+    bodies = db.exec(select(ProcessTemplate.body).where(ProcessTemplate.key == tpl.key)).all()
+    return all(name in record_values.scalar_properties(b) for b in bodies)
 
 
 def count(db: Session, stmt, cap: int | None = None) -> int:
     """The number of rows `stmt` selects; with `cap`, at most cap + 1 (the database stops counting there, so a
     filter that only JSON can answer does not read the whole process to say "more than cap")."""
-    stmt = stmt.order_by(None) if cap is None else stmt.order_by(None).with_only_columns(Record.id).limit(cap + 1)
+    stmt = stmt.order_by(None)
+    if cap is not None:
+        stmt = (stmt if len(stmt.selected_columns) == 1 else stmt.with_only_columns(Record.id)).limit(cap + 1)
     return db.exec(select(func.count()).select_from(stmt.subquery())).one()
 
 

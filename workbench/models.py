@@ -113,6 +113,20 @@ Index("ix_record_todo", Record.org_id, Record.template_key, Record.state, Record
 Index("ix_record_author", Record.org_id, Record.created_by, Record.template_key, Record.state)
 
 
+class RecordValue(SQLModel, table=True):
+    """Each record's top-level scalar field values (workbench.record_values), derived from record.data at every
+    save: a list sorts by a field and filters on enum / date / boolean fields by walking ix_record_value."""
+    __tablename__ = "record_value"
+    __table_args__ = (Index("ix_record_value", "org_id", "template_key", "field", "vnum", "vtext", "record_id"),
+                      {"sqlite_with_rowid": False})  # SQLite: the primary key holds the row (one look-up per check)
+    record_id: int = Field(primary_key=True)  # no foreign key: derived rows, removed with their record's org
+    field: str = Field(primary_key=True, max_length=200)
+    org_id: int = Field(foreign_key="organization.id")
+    template_key: str = Field(max_length=64)
+    vtext: Optional[str] = Field(default=None, sa_column=Column(Text, nullable=True))  # strings; booleans 'true'/'false'
+    vnum: Optional[float] = None  # numbers; booleans 1 / 0
+
+
 class Revision(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("record_id", "number"),)
     id: Optional[int] = Field(default=None, primary_key=True)

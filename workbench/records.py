@@ -15,7 +15,7 @@ from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, select
 
-from workbench import latest, links, search, signatures, trail
+from workbench import latest, links, record_values, search, signatures, trail
 from workbench.actions import Action
 from workbench.errors import Conflict, NotFound, UserError
 from workbench.models import Organization, ProcessTemplate, Record, Revision, utcnow
@@ -109,6 +109,7 @@ def create(db: Session, org: Organization, tpl: ProcessTemplate, data: dict, use
     db.add(rec)  # in the session as the stored row
     links.write(db, rec, body)
     latest.note(db, rec)
+    record_values.write(db, rec, body)
     dig = trail.digest(data)
     db.connection().execute(_INSERT_REVISION, {"record_id": rec.id, "number": 1, "data": data, "digest": dig,
                                                "created_at": now, "created_by": rec.created_by})
@@ -191,6 +192,7 @@ def edit(db: Session, rec: Record, tpl: ProcessTemplate, data: dict, user, comme
     claim(db, rec, expect_revision=base, expect_state=before, **values)
     links.write(db, rec, tpl.body, old_data=old)
     latest.note(db, rec, before=ranked)
+    record_values.write(db, rec, tpl.body, replace=True)
     changes = [c[0] for c in diff(old, data)]
     rev = Revision(record_id=rec.id, number=number, data=data, digest=dig, created_at=now, created_by=getattr(user, "id", None))
     db.add(rev)

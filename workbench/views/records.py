@@ -126,7 +126,7 @@ def list_records(org, key):
     db = get_session()
     lq = listing.ListQuery.from_args(tpl, request.args, db)
     stmt = lq.select(g.org.id)
-    total = listing.count(db, stmt, cap=listing.COUNT_CAP)  # COUNT_CAP + 1: "more than COUNT_CAP"
+    total = listing.count(db, lq.select(g.org.id, counting=True), cap=listing.COUNT_CAP)  # COUNT_CAP + 1: "more than"
     more = total > listing.COUNT_CAP
     pages = max(1, -(-min(total, listing.COUNT_CAP) // PAGE_SIZE))
     page = max(1, min(request.args.get("page", 1, type=int) or 1, 10**6))
