@@ -190,9 +190,9 @@ def available_updates(db: Session, org: Organization) -> list[tuple[ProcessTempl
     current = {a.key: a.template_id for a in db.exec(select(Adoption).where(Adoption.org_id == org.id)).all()}
     newest: dict[str, ProcessTemplate] = {}
     by_id: dict[int, ProcessTemplate] = {}
-    for t in db.exec(select(ProcessTemplate).where(
+    for t in with_bodies(db, db.exec(_light().where(
             ProcessTemplate.status == "published",
-            or_(ProcessTemplate.org_id.is_(None), ProcessTemplate.org_id == org.id))).all():
+            or_(ProcessTemplate.org_id.is_(None), ProcessTemplate.org_id == org.id))).all()):
         by_id[t.id] = t
         best = newest.get(t.key)
         if best is None or (t.version, t.org_id is not None, t.id) > (best.version, best.org_id is not None, best.id):
@@ -201,7 +201,7 @@ def available_updates(db: Session, org: Organization) -> list[tuple[ProcessTempl
     for key, new in newest.items():
         cur = by_id.get(current[key]) if key in current else None
         if key in current and cur is None:
-            cur = db.get(ProcessTemplate, current[key])
+            cur = version(db, current[key])
         if cur is None:
             if key not in current and new.org_id == org.id:
                 out.append((None, new))

@@ -9,9 +9,10 @@ count is SQL `count(*)`s (no record is loaded into Python to count it).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import date, timedelta
 
-from sqlalchemy import exists, func, literal, union_all
+from sqlalchemy import bindparam, exists, func, literal, union_all
 from sqlmodel import Session, select
 
 from workbench import latest, library, schedules
@@ -37,18 +38,33 @@ class DueRow:
         return (self.due - date.today()).days
 
 
-def _by_process(org_id: int, branches: dict[tuple, list[str]], *cond) -> object:
-    """Record.id IN (UNION ALL of one indexed SELECT per group of processes sharing the same states: each is a
-    few index seeks, ix_record_todo / ix_record_author), where one OR over every process lets the planner scan
-    all the organization's records."""
+# The statements are built once per shape (processes grouped by states; organization and user are bound
+# parameters, given by .params()): building a UNION ALL of subqueries per request costs more than running it.
+
+@lru_cache(maxsize=512)
+def _by_process(branches: tuple[tuple[tuple, tuple], ...], returned: bool = False):
+    """SELECT records WHERE Record.id IN (UNION ALL of one indexed SELECT per group of processes sharing the same
+    states: each is a few index seeks, ix_record_todo / ix_record_author), where one OR over every process lets
+    the planner scan all the organization's records. `returned`: made by the user, sent back (an event
+    re-entered the state)."""
     if not branches:
-        return literal(False)
-    return Record.id.in_(union_all(*[select(Record.id).where(Record.org_id == org_id, *cond, Record.template_key.in_(keys),
-                                                             Record.state.in_(states)) for states, keys in branches.items()]))
+        return select(Record).where(literal(False))
+    cond = []
+    if returned:
+        cond = [Record.created_by == bindparam("todo_user"),
+                exists().where(Event.record_id == Record.id, Event.action.in_(("transition", "sign")),
+                               Event.to_state == Record.state, Event.from_state.is_not(None))]
+    return select(Record).where(Record.id.in_(union_all(*[
+        select(Record.id).where(Record.org_id == bindparam("todo_org"), *cond, Record.template_key.in_(keys),
+                                Record.state.in_(states)) for states, keys in branches])))
 
 
-def _act_condition(org_id: int, templates: list[ProcessTemplate], roles: set[str]):
-    """SQL condition: (template_key, state) pairs in which one of `roles` may take a transition."""
+def _shape(groups: dict[tuple, list[str]]) -> tuple:
+    return tuple(sorted((states, tuple(keys)) for states, keys in groups.items()))
+
+
+def _act_groups(templates: list[ProcessTemplate], roles: set[str]) -> tuple:
+    """(states, process keys) groups: the (template_key, state) pairs in which one of `roles` may take a transition."""
     groups: dict[tuple, list[str]] = {}
     for t in templates:
         wf = t.body["workflow"]
@@ -56,29 +72,28 @@ def _act_condition(org_id: int, templates: list[ProcessTemplate], roles: set[str
                   for s in tr["from"] if s != wf["initial"]}
         if states:
             groups.setdefault(tuple(sorted(states)), []).append(t.key)
-    return _by_process(org_id, groups)
+    return _shape(groups)
 
 
-def _returned_condition(org_id: int, templates: list[ProcessTemplate], user_id: int):
-    back = exists().where(Event.record_id == Record.id, Event.action.in_(("transition", "sign")),
-                          Event.to_state == Record.state, Event.from_state.is_not(None))
+def _returned_groups(templates: list[ProcessTemplate]) -> tuple:
     groups: dict[tuple, list[str]] = {}
     for t in templates:
         groups.setdefault((t.body["workflow"]["initial"],), []).append(t.key)
-    return _by_process(org_id, groups, Record.created_by == user_id, back)
+    return _shape(groups)
 
 
 def act_query(db: Session, org: Organization, roles: set[str], templates: list[ProcessTemplate] | None = None):
     if not roles & WORKER_ROLES:
         return None
-    return select(Record).where(_act_condition(org.id, templates or library.processes(db, org), roles))
+    return _by_process(_act_groups(templates or library.processes(db, org), roles)).params(todo_org=org.id)
 
 
 def returned_query(db: Session, org: Organization, user_id: int, roles: set[str],
                    templates: list[ProcessTemplate] | None = None):
     if not roles & WORKER_ROLES:
         return None
-    return select(Record).where(_returned_condition(org.id, templates or library.processes(db, org), user_id))
+    return _by_process(_returned_groups(templates or library.processes(db, org)), True).params(
+        todo_org=org.id, todo_user=user_id)
 
 
 def findings_query(org: Organization, roles: set[str]):
