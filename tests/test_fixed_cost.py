@@ -10,6 +10,7 @@ from sqlalchemy import event as sa_event
 from sqlalchemy import inspect
 
 from tests.conftest import login
+from tests.test_postgres import pg_app, pg_url  # noqa: F401 (fixtures)
 from workbench import library
 from workbench.models import ProcessTemplate
 from workbench.studio import versions
@@ -105,3 +106,26 @@ def test_a_cache_from_another_database_is_not_used(app, db, world, manager):
     with Session(app.extensions["workbench.engine"]) as fresh:
         assert library.version(fresh, tpl.id).body == tpl.body
     assert library._BODIES[(tpl.id, tpl.created_at)] == tpl.body
+
+
+@pytest.mark.postgres
+def test_bodies_are_shared_and_a_new_version_is_seen_on_postgres(pg_app):  # noqa: F811
+    from sqlmodel import Session
+
+    from tests.conftest import World
+
+    lib = shipped_library()
+    with Session(pg_app.extensions["workbench.engine"], expire_on_commit=False) as db:
+        world = World(db)
+        for k in KEYS:
+            world.add_template(lib[k], world.acme)
+        client = pg_app.test_client()
+        assert login(client, world.users["manager"].email).status_code == 302
+        for url in PAGES:
+            get(client, url)
+            assert parsed(lambda: get(client, url)) == 0, url
+        body = copy.deepcopy(lib["production-inspection"])
+        body["title"] = {"zh": "成品检验记录（第二版）", "en": "Final inspection v2"}
+        versions.publish(db, world.acme, body, world.users["consultant"], adopt=True)
+        db.commit()
+        assert "成品检验记录（第二版）" in get(client, "/o/acme/p/production-inspection/new")
