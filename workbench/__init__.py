@@ -65,6 +65,9 @@ def create_app(config: dict | None = None) -> Flask:
     from workbench.db import close_session, create_schema, make_engine
 
     engine = make_engine(app.config["DATABASE_URL"])
+    from workbench import library
+
+    library.clear_cache()  # parsed template bodies are keyed by id: a new app may be a new database
     app.extensions["workbench.engine"] = engine
     if app.config.get("AUTO_MIGRATE", True):
         create_schema(engine)

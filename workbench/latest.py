@@ -164,6 +164,16 @@ def rebuild(conn, org_id: int, template_key: str | None = None) -> None:
         conn.execute(text(sql), params)
 
 
+def due_query(org_id: int, key: str, due_until: date | None = None):
+    """SELECT of the record ids of process `key` whose subject's latest record has a due date (up to
+    `due_until`): what latest_records reads, for counting."""
+    from workbench.models import Record
+
+    q = select(SubjectLatest.record_id).join(Record, SubjectLatest.record_id == Record.id).where(
+        SubjectLatest.org_id == org_id, SubjectLatest.template_key == key, SubjectLatest.due_date.is_not(None))
+    return q.where(SubjectLatest.due_date <= due_until) if due_until is not None else q
+
+
 def latest_records(db: Session, org_id: int, key: str, due_until: date | None = None, limit: int | None = None):
     """(record, row) of each subject of process `key` whose latest record has a due date (up to `due_until`),
     soonest first."""

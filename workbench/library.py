@@ -6,7 +6,12 @@ new records use the adopted version, and every record keeps rendering with the v
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import Iterable
 
+from flask import g, has_app_context
+from sqlalchemy import inspect
+from sqlalchemy.orm import defer
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, select
 
 from workbench import clauses
@@ -39,6 +44,8 @@ def adopt(db: Session, org: Organization, tpl: ProcessTemplate) -> Adoption:
     if row is None:
         row = Adoption(org_id=org.id, key=tpl.key, template_id=tpl.id)
     changed = row.template_id != tpl.id or row.id is None
+    if has_app_context():
+        g.pop("_adopted_versions", None)
     row.template_id = tpl.id
     db.add(row)
     if changed:  # remember the adoption; draft the successor of the process's procedure (document control)
@@ -60,16 +67,96 @@ def adopt_library(db: Session, org: Organization) -> int:
     return n
 
 
+# --- parsed bodies, shared by requests (issue #11: the fixed cost of a page) ----------------------------------
+# A published version is immutable (drafts live in studio_draft), so its parsed body is kept process-wide and
+# handed to every later session: rows are read with the body column deferred and given the cached dict. Keyed
+# by (id, created_at): a test's fresh database reuses ids; create_app clears the cache too. Callers must not
+# mutate a template's body in place (copy.deepcopy first, as the studio does).
+_BODIES: dict[tuple, dict] = {}
+_SORT_KEYS: dict[tuple, tuple] = {}
+_MAX = 10_000
+parsed_bodies = 0  # bodies read from the database (the shape test counts these)
+
+
+def clear_cache() -> None:
+    _BODIES.clear()
+    _SORT_KEYS.clear()
+
+
+def _light():
+    return select(ProcessTemplate).options(defer(ProcessTemplate.body))
+
+
+def with_bodies(db: Session, rows: Iterable[ProcessTemplate]) -> list[ProcessTemplate]:
+    """Give each row whose body is not loaded its body: from the cache, else one query for all missing."""
+    global parsed_bodies
+    rows = list(rows)
+    need: dict[int, ProcessTemplate] = {}
+    for t in rows:
+        if "body" not in inspect(t).unloaded:
+            continue
+        body = _BODIES.get((t.id, t.created_at)) if t.status == "published" else None
+        if body is None:
+            need[t.id] = t
+        else:
+            set_committed_value(t, "body", body)
+    if need:
+        if len(_BODIES) > _MAX:
+            clear_cache()
+        for tid, body in db.exec(select(ProcessTemplate.id, ProcessTemplate.body).where(ProcessTemplate.id.in_(need))).all():
+            parsed_bodies += 1
+            t = need[tid]
+            if t.status == "published":
+                _BODIES[(tid, t.created_at)] = body
+            set_committed_value(t, "body", body)
+    return rows
+
+
+def version(db: Session, template_id: int) -> ProcessTemplate | None:
+    """One template version by id (its body from the cache when it has been read before)."""
+    t = db.get(ProcessTemplate, template_id, options=[defer(ProcessTemplate.body)])
+    return with_bodies(db, [t])[0] if t is not None else None
+
+
+def versions(db: Session, ids: Iterable[int]) -> list[ProcessTemplate]:
+    ids = set(ids)
+    return with_bodies(db, db.exec(_light().where(ProcessTemplate.id.in_(ids))).all()) if ids else []
+
+
+def _sort_key(t: ProcessTemplate) -> tuple:
+    k = (t.id, t.created_at)
+    if k not in _SORT_KEYS or t.status != "published":
+        _SORT_KEYS[k] = (min(clauses.sort_key(c["clause"]) for c in t.body["clauses"]), t.key)
+    return _SORT_KEYS[k]
+
+
+def _request_memo(db: Session) -> dict | None:
+    """The request's memo of adopted versions per organization (for this session; adopt() forgets it)."""
+    if not has_app_context():
+        return None
+    memo = g.get("_adopted_versions")
+    if memo is None or memo[0] is not db:
+        memo = g._adopted_versions = (db, {})
+    return memo[1]
+
+
 def processes(db: Session, org: Organization) -> list[ProcessTemplate]:
     """The template versions the organization has adopted, ordered by first clause."""
-    rows = db.exec(select(ProcessTemplate).join(Adoption, Adoption.template_id == ProcessTemplate.id)
-                   .where(Adoption.org_id == org.id)).all()
-    return sorted(rows, key=lambda t: (min(clauses.sort_key(c["clause"]) for c in t.body["clauses"]), t.key))
+    memo = _request_memo(db)
+    if memo is not None and org.id in memo:
+        return list(memo[org.id])
+    rows = with_bodies(db, db.exec(_light().join(Adoption, Adoption.template_id == ProcessTemplate.id)
+                                   .where(Adoption.org_id == org.id)).all())
+    rows = sorted(rows, key=_sort_key)
+    if memo is not None:
+        memo[org.id] = rows
+    return list(rows)
 
 
 def adopted(db: Session, org: Organization, key: str) -> ProcessTemplate | None:
-    return db.exec(select(ProcessTemplate).join(Adoption, Adoption.template_id == ProcessTemplate.id)
-                   .where(Adoption.org_id == org.id, Adoption.key == key)).first()
+    t = db.exec(_light().join(Adoption, Adoption.template_id == ProcessTemplate.id)
+                .where(Adoption.org_id == org.id, Adoption.key == key)).first()
+    return with_bodies(db, [t])[0] if t is not None else None
 
 
 def by_clause_group(templates: list[ProcessTemplate]) -> list[tuple[str, list[ProcessTemplate]]]:
@@ -103,9 +190,9 @@ def available_updates(db: Session, org: Organization) -> list[tuple[ProcessTempl
     current = {a.key: a.template_id for a in db.exec(select(Adoption).where(Adoption.org_id == org.id)).all()}
     newest: dict[str, ProcessTemplate] = {}
     by_id: dict[int, ProcessTemplate] = {}
-    for t in db.exec(select(ProcessTemplate).where(
+    for t in with_bodies(db, db.exec(_light().where(
             ProcessTemplate.status == "published",
-            or_(ProcessTemplate.org_id.is_(None), ProcessTemplate.org_id == org.id))).all():
+            or_(ProcessTemplate.org_id.is_(None), ProcessTemplate.org_id == org.id))).all()):
         by_id[t.id] = t
         best = newest.get(t.key)
         if best is None or (t.version, t.org_id is not None, t.id) > (best.version, best.org_id is not None, best.id):
@@ -114,7 +201,7 @@ def available_updates(db: Session, org: Organization) -> list[tuple[ProcessTempl
     for key, new in newest.items():
         cur = by_id.get(current[key]) if key in current else None
         if key in current and cur is None:
-            cur = db.get(ProcessTemplate, current[key])
+            cur = version(db, current[key])
         if cur is None:
             if key not in current and new.org_id == org.id:
                 out.append((None, new))

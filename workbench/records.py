@@ -83,7 +83,9 @@ def get(db: Session, org_id: int, record_id: int) -> Record:
 
 def version_of(db: Session, rec: Record) -> ProcessTemplate:
     """The template version the record was made with (it renders, validates and decides "done" with it)."""
-    return db.get(ProcessTemplate, rec.template_id)
+    from workbench import library
+
+    return library.version(db, rec.template_id)
 
 
 _INSERT_RECORD, _INSERT_REVISION = Record.__table__.insert(), Revision.__table__.insert()

@@ -59,7 +59,7 @@ def versions_of(db: Session, recs: list[Record]) -> dict[int, dict]:
 def versions_of_ids(db: Session, ids: set[int]) -> dict[int, dict]:
     if not ids:
         return {}
-    return {t.id: t.body for t in db.exec(select(ProcessTemplate).where(ProcessTemplate.id.in_(ids))).all()}
+    return {t.id: t.body for t in library.versions(db, ids)}
 
 
 def is_done(rec: Record, bodies: dict[int, dict], fallback: dict | None = None) -> bool:

@@ -9,9 +9,10 @@ count is SQL `count(*)`s (no record is loaded into Python to count it).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import date, timedelta
 
-from sqlalchemy import exists, func, literal, union_all
+from sqlalchemy import bindparam, exists, func, literal, union_all
 from sqlmodel import Session, select
 
 from workbench import latest, library, schedules
@@ -37,18 +38,33 @@ class DueRow:
         return (self.due - date.today()).days
 
 
-def _by_process(org_id: int, branches: dict[tuple, list[str]], *cond) -> object:
-    """Record.id IN (UNION ALL of one indexed SELECT per group of processes sharing the same states: each is a
-    few index seeks, ix_record_todo / ix_record_author), where one OR over every process lets the planner scan
-    all the organization's records."""
+# The statements are built once per shape (processes grouped by states; organization and user are bound
+# parameters, given by .params()): building a UNION ALL of subqueries per request costs more than running it.
+
+@lru_cache(maxsize=512)
+def _by_process(branches: tuple[tuple[tuple, tuple], ...], returned: bool = False):
+    """SELECT records WHERE Record.id IN (UNION ALL of one indexed SELECT per group of processes sharing the same
+    states: each is a few index seeks, ix_record_todo / ix_record_author), where one OR over every process lets
+    the planner scan all the organization's records. `returned`: made by the user, sent back (an event
+    re-entered the state)."""
     if not branches:
-        return literal(False)
-    return Record.id.in_(union_all(*[select(Record.id).where(Record.org_id == org_id, *cond, Record.template_key.in_(keys),
-                                                             Record.state.in_(states)) for states, keys in branches.items()]))
+        return select(Record).where(literal(False))
+    cond = []
+    if returned:
+        cond = [Record.created_by == bindparam("todo_user"),
+                exists().where(Event.record_id == Record.id, Event.action.in_(("transition", "sign")),
+                               Event.to_state == Record.state, Event.from_state.is_not(None))]
+    return select(Record).where(Record.id.in_(union_all(*[
+        select(Record.id).where(Record.org_id == bindparam("todo_org"), *cond, Record.template_key.in_(keys),
+                                Record.state.in_(states)) for states, keys in branches])))
 
 
-def _act_condition(org_id: int, templates: list[ProcessTemplate], roles: set[str]):
-    """SQL condition: (template_key, state) pairs in which one of `roles` may take a transition."""
+def _shape(groups: dict[tuple, list[str]]) -> tuple:
+    return tuple(sorted((states, tuple(keys)) for states, keys in groups.items()))
+
+
+def _act_groups(templates: list[ProcessTemplate], roles: set[str]) -> tuple:
+    """(states, process keys) groups: the (template_key, state) pairs in which one of `roles` may take a transition."""
     groups: dict[tuple, list[str]] = {}
     for t in templates:
         wf = t.body["workflow"]
@@ -56,29 +72,28 @@ def _act_condition(org_id: int, templates: list[ProcessTemplate], roles: set[str
                   for s in tr["from"] if s != wf["initial"]}
         if states:
             groups.setdefault(tuple(sorted(states)), []).append(t.key)
-    return _by_process(org_id, groups)
+    return _shape(groups)
 
 
-def _returned_condition(org_id: int, templates: list[ProcessTemplate], user_id: int):
-    back = exists().where(Event.record_id == Record.id, Event.action.in_(("transition", "sign")),
-                          Event.to_state == Record.state, Event.from_state.is_not(None))
+def _returned_groups(templates: list[ProcessTemplate]) -> tuple:
     groups: dict[tuple, list[str]] = {}
     for t in templates:
         groups.setdefault((t.body["workflow"]["initial"],), []).append(t.key)
-    return _by_process(org_id, groups, Record.created_by == user_id, back)
+    return _shape(groups)
 
 
 def act_query(db: Session, org: Organization, roles: set[str], templates: list[ProcessTemplate] | None = None):
     if not roles & WORKER_ROLES:
         return None
-    return select(Record).where(_act_condition(org.id, templates or library.processes(db, org), roles))
+    return _by_process(_act_groups(templates or library.processes(db, org), roles)).params(todo_org=org.id)
 
 
 def returned_query(db: Session, org: Organization, user_id: int, roles: set[str],
                    templates: list[ProcessTemplate] | None = None):
     if not roles & WORKER_ROLES:
         return None
-    return select(Record).where(_returned_condition(org.id, templates or library.processes(db, org), user_id))
+    return _by_process(_returned_groups(templates or library.processes(db, org)), True).params(
+        todo_org=org.id, todo_user=user_id)
 
 
 def findings_query(org: Organization, roles: set[str]):
@@ -100,6 +115,27 @@ def _my_keys(db: Session, org: Organization, user_id: int, roles: set[str], temp
     return set(db.exec(union_all(*made)).scalars().all())
 
 
+def _due_parts(db: Session, org: Organization, user_id: int, roles: set[str], today: date,
+               templates: list[ProcessTemplate]) -> tuple[list[DueRow], list[tuple[ProcessTemplate, date]]]:
+    """(rows of the periodic processes, (subject process, due-until date) to read from workbench.latest)."""
+    keys = _my_keys(db, org, user_id, roles, templates)
+    mine = [t for t in templates if t.body.get("schedule") and (keys is None or t.key in keys)]
+    done = schedules.last_done(db, org, [t.key for t in mine if "every_months" in t.body["schedule"]], templates)
+    rows: list[DueRow] = []
+    subjects: list[tuple[ProcessTemplate, date]] = []
+    for t in mine:
+        sched = t.body["schedule"]
+        warn = sched.get("warn_days", DEFAULT_WARN_DAYS)
+        if "every_months" in sched:
+            last = done.get(t.key)
+            due = add_months(last.record_date, sched["every_months"]) if last else today
+            if last is None or due <= today + timedelta(days=warn):
+                rows.append(DueRow(t, None, due, last is None or due < today, last.id if last else None))
+        else:
+            subjects.append((t, today + timedelta(days=warn)))
+    return rows, subjects
+
+
 def due_rows(db: Session, org: Organization, user_id: int, roles: set[str], today: date | None = None,
              templates: list[ProcessTemplate] | None = None) -> list[DueRow]:
     """Overdue and soon-due schedule items (the same rules as workbench.schedules), read by index: the latest
@@ -108,23 +144,25 @@ def due_rows(db: Session, org: Organization, user_id: int, roles: set[str], toda
     if not roles & WORKER_ROLES:
         return []
     today = today or date.today()
-    templates = templates or library.processes(db, org)
-    keys = _my_keys(db, org, user_id, roles, templates)
-    mine = [t for t in templates if t.body.get("schedule") and (keys is None or t.key in keys)]
-    done = schedules.last_done(db, org, [t.key for t in mine if "every_months" in t.body["schedule"]], templates)
-    out: list[DueRow] = []
-    for t in mine:
-        sched = t.body["schedule"]
-        warn = sched.get("warn_days", DEFAULT_WARN_DAYS)
-        if "every_months" in sched:
-            last = done.get(t.key)
-            due = add_months(last.record_date, sched["every_months"]) if last else today
-            if last is None or due <= today + timedelta(days=warn):
-                out.append(DueRow(t, None, due, last is None or due < today, last.id if last else None))
-            continue
-        for rec, row in latest.latest_records(db, org.id, t.key, today + timedelta(days=warn), LIMIT):
+    out, subjects = _due_parts(db, org, user_id, roles, today, templates or library.processes(db, org))
+    for t, until in subjects:
+        for rec, row in latest.latest_records(db, org.id, t.key, until, LIMIT):
             out.append(DueRow(t, row.subject, row.due_date, row.due_date < today, rec.id))
     return sorted(out, key=lambda r: (r.due, r.template.key, r.subject or ""))
+
+
+def due_count(db: Session, org: Organization, user_id: int, roles: set[str], today: date | None = None,
+              templates: list[ProcessTemplate] | None = None) -> int:
+    """len(due_rows(...)) without loading the subjects' records: one capped count per subject process, all in
+    one statement (the top bar's share of the due items)."""
+    if not roles & WORKER_ROLES:
+        return 0
+    today = today or date.today()
+    rows, subjects = _due_parts(db, org, user_id, roles, today, templates or library.processes(db, org))
+    if not subjects:
+        return len(rows)
+    return len(rows) + sum(db.exec(union_all(*[select(func.count()).select_from(
+        latest.due_query(org.id, t.key, until).limit(LIMIT).subquery()) for t, until in subjects])).scalars().all())
 
 
 def _count(db: Session, q, cap: int | None = None) -> int:
@@ -168,5 +206,5 @@ def count(db: Session, org: Organization, user, roles: set[str], cap: int | None
     tpls = library.processes(db, org)
     n = _count(db, act_query(db, org, roles, tpls), cap) + _count(db, returned_query(db, org, user.id, roles, tpls), cap)
     n += _count(db, findings_query(org, roles), cap)
-    n += len(due_rows(db, org, user.id, roles, templates=tpls))
+    n += due_count(db, org, user.id, roles, templates=tpls)
     return n if cap is None else min(n, cap)
