@@ -164,3 +164,25 @@ def test_numbering_gapless_with_threads_sqlite(app, db, world):
         nums = concurrent_numbering(app.extensions["workbench.engine"], world.acme.id, tpl.id)
     seqs = sorted(int(n.rsplit("-", 1)[1]) for n in nums)
     assert seqs == list(range(1, len(seqs) + 1)) and len(seqs) == 6 * 5 - 3
+
+
+def test_declared_defaults_fill_user_org_today_and_now():
+    """`x-default` on a field: the current user's name, the organization's name, today and now (in the
+    organization's time zone); fields without it stay empty."""
+    from datetime import datetime
+    from types import SimpleNamespace
+    from zoneinfo import ZoneInfo
+
+    from workbench import prefill
+
+    schema = {"type": "object", "properties": {
+        "who": {"type": "string", "x-default": "user"}, "company": {"type": "string", "x-default": "org"},
+        "day": {"type": "string", "format": "date", "x-default": "today"},
+        "at": {"type": "string", "format": "date-time", "x-default": "now"}, "note": {"type": "string"}}}
+    tpl = SimpleNamespace(key="custom", body={"schema": schema})
+    tz = ZoneInfo("Asia/Shanghai")
+    before = datetime.now(tz).date().isoformat()
+    got = prefill.defaults(tpl, SimpleNamespace(name="张三"), SimpleNamespace(name="甲公司"), tz)
+    days = {before, datetime.now(tz).date().isoformat()}  # the call may straddle midnight
+    assert got["who"] == "张三" and got["company"] == "甲公司" and got["day"] in days
+    assert got["at"][:10] in days and len(got["at"]) == len("2026-01-01T08:00") and "note" not in got
