@@ -136,6 +136,10 @@ LIST_URLS = {
     "search, two characters": "/o/acme/p/production-inspection/?q=传动",
     "sort by a field": "/o/acme/p/production-inspection/?sort=inspected_at&dir=asc",
     "filtered, page 2": "/o/acme/p/production-inspection/?f.result=pass&page=2",
+    # through record_value (tests/test_list_values.py)
+    "sort by a number": "/o/acme/p/production-inspection/?sort=lot_qty&dir=desc&page=2",
+    "rare filter": "/o/acme/p/production-inspection/?f.result=fail",
+    "date range, sorted by a field": "/o/acme/p/production-inspection/?f.inspected_at.from=2026-01-01&sort=inspected_at",
 }
 
 
