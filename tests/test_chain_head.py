@@ -283,11 +283,10 @@ def test_migration_0018_backfills_the_head_sqlite(tmp_path):
 
 
 def test_migration_0018_backfills_the_head_postgres(pg_url):  # noqa: F811
+    from tests.test_postgres import empty_schema
+
+    empty_schema(pg_url)
     engine = make_engine(pg_url)
-    with engine.connect() as c:
-        c.execute(text("DROP SCHEMA public CASCADE"))
-        c.execute(text("CREATE SCHEMA public"))
-        c.commit()
     try:
         _old_database(engine)
         assert _heads_after_upgrade(engine) == {1: (3, "3" * 64), 2: (0, trail.GENESIS)}

@@ -224,14 +224,9 @@ def test_migration_0020_backfills_on_sqlite(tmp_path):
 
 @pytest.mark.postgres
 def test_migration_0020_backfills_on_postgres(pg_url):  # noqa: F811
-    from workbench.db import make_engine
+    from tests.test_postgres import empty_schema
 
-    admin = make_engine(pg_url)
-    with admin.connect() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-        conn.commit()
-    admin.dispose()
+    empty_schema(pg_url)
     _migrate_0020(pg_url)
 
 

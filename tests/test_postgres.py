@@ -51,17 +51,22 @@ def pg_url():
         shutil.rmtree(base, ignore_errors=True)
 
 
-@pytest.fixture
-def pg_app(pg_url):
+def empty_schema(url: str) -> None:
+    """The module's cluster is shared: start from an empty public schema."""
     from workbench.db import make_engine
 
-    admin = make_engine(pg_url)
+    admin = make_engine(url)
     with admin.connect() as conn:
         conn.execute(text("COMMIT"))
         conn.execute(text("DROP SCHEMA public CASCADE"))
         conn.execute(text("CREATE SCHEMA public"))
         conn.commit()
     admin.dispose()
+
+
+@pytest.fixture
+def pg_app(pg_url):
+    empty_schema(pg_url)
     app = create_app({"DATABASE_URL": pg_url, "SECRET_KEY": "pg", "TESTING": True, "SESSION_COOKIE_SECURE": False})
     yield app
     app.extensions["workbench.engine"].dispose()

@@ -224,11 +224,10 @@ def _old_records(engine) -> None:
 def test_migration_0016_backfill_on_postgres(pg_url):  # noqa: F811
     from workbench.db import make_engine
 
+    from tests.test_postgres import empty_schema
+
+    empty_schema(pg_url)  # the cluster is shared by the module
     engine = make_engine(pg_url)
-    with engine.connect() as c:  # the cluster is shared by the module: start from an empty schema
-        c.execute(text("DROP SCHEMA public CASCADE"))
-        c.execute(text("CREATE SCHEMA public"))
-        c.commit()
     assert _backfilled(engine) == EXPECTED
     engine.dispose()
 
