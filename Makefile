@@ -14,7 +14,7 @@ demo: install
 	$(BIN)/workbench demo
 
 test: install browser
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --dist loadfile
 
 install: $(VENV)/.installed $(HTMX) $(AXE) $(MO)
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -21,10 +22,28 @@ def load_fixture(name: str) -> dict:
     return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
 
 
+@pytest.fixture(scope="session")
+def migrated_db(tmp_path_factory) -> Path:
+    """One SQLite file brought to the newest migration, once per test session; each test's app starts from a
+    copy of it (running the migrations again for every test was most of the suite's set-up time).
+    tests/test_migrations.py still runs the migrations themselves on fresh and older databases."""
+    from workbench.db import create_schema, make_engine
+
+    path = tmp_path_factory.mktemp("migrated") / "migrated.db"
+    engine = make_engine(f"sqlite:///{path}")
+    create_schema(engine)
+    with engine.connect() as c:  # everything in the main file, so a plain copy is the whole database
+        c.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    engine.dispose()
+    return path
+
+
 @pytest.fixture
-def app(tmp_path):
+def app(tmp_path, migrated_db, monkeypatch):
+    shutil.copyfile(migrated_db, tmp_path / "test.db")
+    monkeypatch.setenv("WORKBENCH_INSTANCE", str(tmp_path / "instance"))  # imports, secret key: per test
     app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'test.db'}", "SECRET_KEY": "test",
-                      "TESTING": True, "SESSION_COOKIE_SECURE": False})
+                      "TESTING": True, "SESSION_COOKIE_SECURE": False, "AUTO_MIGRATE": False})
     yield app
     app.extensions["workbench.engine"].dispose()
 
