@@ -214,18 +214,15 @@ def compute(rows: list[tuple[str, str]], months: list[str], records: Iterable[tu
 
 def coverage(db: Session, org, standards: Iterable[str], start: date, end: date, scope_clauses: list[dict] | None = None,
              scope_processes: list[str] | None = None, detail: bool = False, today: date | None = None) -> Coverage:
-    """The matrix from two aggregate queries: records per template version and day, and the scheduled
-    processes' distinct (date, subject, due date, state) with their counts — no record is loaded."""
-    from workbench import library
+    """The matrix from the records counted per template version and day (record_day_tally, kept by triggers:
+    workbench.tallies) and one aggregate query over the scheduled processes' records, their distinct (date,
+    subject, due date, state) with their counts — no record is loaded."""
+    from workbench import library, tallies
     from workbench.models import ProcessTemplate, Record
     from workbench.workflow import is_final
 
-    # per day and template version (at most days × versions rows, in ix_record_frame's order); months summed in compute
-    q = select(Record.template_id, Record.record_date, func.count()).where(
-        Record.org_id == org.id, Record.record_date >= start, Record.record_date <= end)
-    if scope_processes:
-        q = q.where(Record.template_key.in_(scope_processes))
-    recs = db.exec(q.group_by(Record.record_date, Record.template_id)).all()
+    # per day and template version (at most days × versions rows); months summed in compute
+    recs = tallies.day_counts(db, org.id, start, end, scope_processes)
     tids = {t for t, _d, _n in recs}
     everything = library.processes(db, org)
     procs = [t for t in everything if not scope_processes or t.key in scope_processes]
