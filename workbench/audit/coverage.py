@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 
+from sqlalchemy import or_
 from sqlmodel import Session, func, select
 
 from workbench import clauses as catalogue
@@ -228,13 +229,22 @@ def coverage(db: Session, org, standards: Iterable[str], start: date, end: date,
     procs = [t for t in everything if not scope_processes or t.key in scope_processes]
     adopted = {t.key: t.body.get("clauses") or [] for t in procs}
     scheduled = {t.key: t for t in procs if t.body.get("schedule")}
-    rows = []
-    if scheduled:  # the scheduled processes' records, grouped on the few columns the schedule needs
-        cols = (Record.template_key, Record.template_id, Record.record_date, Record.subject, Record.due_date, Record.state)
-        rows = db.exec(select(*cols, func.count()).where(Record.org_id == org.id, Record.template_key.in_(list(scheduled)),
-                                                         Record.record_date <= end).group_by(*cols)).all()
-    # template versions: the adopted ones are loaded already; one query for older versions that records still use
     tbodies = {t.id: t.body for t in everything}
+    rows = []
+    if scheduled:  # the scheduled processes' completed records, grouped on the few columns the schedule needs
+        # (expected_dates counts only records in a final state: the states final in any version of the process,
+        # so ix_record_todo (org, process, state, date) skips drafts and records under way)
+        older = db.exec(select(ProcessTemplate).where(
+            ProcessTemplate.key.in_(list(scheduled)), ProcessTemplate.id.not_in(list(tbodies)),
+            or_(ProcessTemplate.org_id == org.id, ProcessTemplate.org_id.is_(None)))).all()
+        tbodies.update({t.id: t.body for t in older})
+        finals = {s for t in [*older, *scheduled.values()] for s, spec in t.body["workflow"]["states"].items()
+                  if spec.get("final")}
+        cols = (Record.template_key, Record.template_id, Record.record_date, Record.subject, Record.due_date, Record.state)
+        rows = db.exec(select(*cols, func.count()).where(
+            Record.org_id == org.id, Record.template_key.in_(list(scheduled)), Record.state.in_(finals or {""}),
+            Record.record_date <= end).group_by(*cols)).all()
+    # template versions: the adopted ones are loaded already; one query for older versions that records still use
     need = (tids | {r[1] for r in rows}) - set(tbodies)
     tbodies.update({t.id: t.body for t in db.exec(select(ProcessTemplate).where(ProcessTemplate.id.in_(need or {0}))).all()})
     bodies = {tid: tbodies[tid].get("clauses") or [] for tid in tids if tid in tbodies}
