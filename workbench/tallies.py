@@ -19,7 +19,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Optional
 
-from sqlalchemy import text
+from sqlalchemy import func, text
 from sqlmodel import Field, Session, SQLModel, select
 
 
@@ -116,16 +116,24 @@ def backfill(conn, org_id: int | None = None) -> None:
                  {"org": org_id} if org_id is not None else {})
 
 
-def day_counts(db: Session, org_id: int, start: date, end: date, keys: list[str] | None = None) -> list[tuple]:
-    """(template id, day, records) of the organization's records dated in [start, end] (of processes `keys`)."""
+def month_counts(db: Session, org_id: int, start: date, end: date, keys: list[str] | None = None) -> list[tuple]:
+    """(template id, first day of the month, records) of the organization's records dated in [start, end] (of
+    processes `keys`): the period's day rows summed by month in SQL (months × versions rows come back)."""
     from workbench.models import ProcessTemplate
 
     t = RecordDayTally.__table__
-    q = select(t.c.template_id, t.c.record_date, t.c.records).where(
+    if db.get_bind().dialect.name == "postgresql":
+        month = func.date_trunc("month", t.c.record_date)
+    else:
+        month = func.strftime("%Y-%m-01", t.c.record_date)
+    q = select(t.c.template_id, month, func.sum(t.c.records)).where(
         t.c.org_id == org_id, t.c.record_date >= start, t.c.record_date <= end)
     if keys:
         q = q.where(t.c.template_id.in_(select(ProcessTemplate.id).where(ProcessTemplate.key.in_(keys))))
-    return [tuple(r) for r in db.connection().execute(q)]
+    out = []
+    for tid, m, n in db.connection().execute(q.group_by(t.c.template_id, month)):
+        out.append((tid, date.fromisoformat(m) if isinstance(m, str) else date(m.year, m.month, 1), int(n)))
+    return out
 
 
 # one pass over the organization's records (an index alone) against the table; only disagreeing keys come back

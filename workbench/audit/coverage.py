@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 
-from sqlalchemy import or_
+from sqlalchemy import and_, literal, or_, union_all
 from sqlmodel import Session, func, select
 
 from workbench import clauses as catalogue
@@ -213,6 +213,9 @@ def compute(rows: list[tuple[str, str]], months: list[str], records: Iterable[tu
     return cov
 
 
+MAX_PAIRS = 400  # (process, final state) pairs joined as a UNION ALL (SQLite: at most 500 compound terms)
+
+
 def coverage(db: Session, org, standards: Iterable[str], start: date, end: date, scope_clauses: list[dict] | None = None,
              scope_processes: list[str] | None = None, detail: bool = False, today: date | None = None) -> Coverage:
     """The matrix from the records counted per template version and day (record_day_tally, kept by triggers:
@@ -222,8 +225,8 @@ def coverage(db: Session, org, standards: Iterable[str], start: date, end: date,
     from workbench.models import ProcessTemplate, Record
     from workbench.workflow import is_final
 
-    # per day and template version (at most days × versions rows); months summed in compute
-    recs = tallies.day_counts(db, org.id, start, end, scope_processes)
+    # per month and template version, summed from the day rows in SQL
+    recs = tallies.month_counts(db, org.id, start, end, scope_processes)
     tids = {t for t, _d, _n in recs}
     everything = library.processes(db, org)
     procs = [t for t in everything if not scope_processes or t.key in scope_processes]
@@ -238,12 +241,19 @@ def coverage(db: Session, org, standards: Iterable[str], start: date, end: date,
             ProcessTemplate.key.in_(list(scheduled)), ProcessTemplate.id.not_in(list(tbodies)),
             or_(ProcessTemplate.org_id == org.id, ProcessTemplate.org_id.is_(None)))).all()
         tbodies.update({t.id: t.body for t in older})
-        finals = {s for t in [*older, *scheduled.values()] for s, spec in t.body["workflow"]["states"].items()
-                  if spec.get("final")}
+        finals = sorted({(t.key, s) for t in [*older, *scheduled.values()]
+                         for s, spec in t.body["workflow"]["states"].items() if spec.get("final")}) or [("", "")]
+        # joined from the (process, state) pairs, so each is one range of the index (SQLite otherwise prefers
+        # walking all the organization's records through ix_record_frame)
         cols = (Record.template_key, Record.template_id, Record.record_date, Record.subject, Record.due_date, Record.state)
-        rows = db.exec(select(*cols, func.count()).where(
-            Record.org_id == org.id, Record.template_key.in_(list(scheduled)), Record.state.in_(finals or {""}),
-            Record.record_date <= end).group_by(*cols)).all()
+        if len(finals) <= MAX_PAIRS:
+            pairs = union_all(*(select(literal(k).label("k"), literal(s).label("s")) for k, s in finals)).subquery("ks")
+            q = select(*cols, func.count()).select_from(pairs).join(Record, and_(
+                Record.org_id == org.id, Record.template_key == pairs.c.k, Record.state == pairs.c.s))
+        else:  # more than SQLite's compound SELECT takes
+            q = select(*cols, func.count()).where(Record.org_id == org.id, Record.template_key.in_(list(scheduled)),
+                                                  Record.state.in_({s for _k, s in finals}))
+        rows = db.exec(q.where(Record.record_date <= end).group_by(*cols)).all()
     # template versions: the adopted ones are loaded already; one query for older versions that records still use
     need = (tids | {r[1] for r in rows}) - set(tbodies)
     tbodies.update({t.id: t.body for t in db.exec(select(ProcessTemplate).where(ProcessTemplate.id.in_(need or {0}))).all()})
