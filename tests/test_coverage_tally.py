@@ -208,7 +208,9 @@ def test_coverage_statements_do_not_grow_on_postgres(pg_app):  # noqa: F811
 
 def test_many_final_states_fall_back_to_in_lists(app, db, world, monkeypatch):
     """More (process, final state) pairs than a UNION ALL takes: the IN-list form gives the same matrix."""
-    from tests.test_coverage_sql import test_sql_aggregates_equal_a_brute_force_count as same_as_brute_force
+    from tests.test_coverage_sql import (
+        test_sql_aggregates_equal_a_brute_force_count as same_as_brute_force,
+    )
 
     monkeypatch.setattr(cov_mod, "MAX_PAIRS", 0)
     same_as_brute_force(app, db, world, 2)

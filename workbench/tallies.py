@@ -17,10 +17,13 @@ the process row holding nothing the other needs.
 from __future__ import annotations
 
 from datetime import date
-from typing import Optional
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func, text
 from sqlmodel import Field, Session, SQLModel, select
+
+if TYPE_CHECKING:
+    from workbench.trail import Problem
 
 
 class RecordDayTally(SQLModel, table=True):
@@ -80,16 +83,16 @@ def _moved(cols: tuple[str, ...]) -> str:
 
 
 POSTGRESQL_UP = [
-    "CREATE OR REPLACE FUNCTION record_tally() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+    ("CREATE OR REPLACE FUNCTION record_tally() RETURNS trigger LANGUAGE plpgsql AS $$\n"
     "DECLARE by_process boolean := TG_OP <> 'UPDATE'; by_day boolean := TG_OP <> 'UPDATE';\nBEGIN\n"
     f"IF TG_OP = 'UPDATE' THEN by_process := {_moved(PROCESS_COLS)}; by_day := {_moved(DAY_COLS)}; END IF;\n"
     "IF TG_OP <> 'DELETE' THEN " + _pg_if("by_process", [_PROCESS_IN], "NEW") + " "
     + _pg_if("by_day AND NEW.record_date IS NOT NULL", [_DAY_IN], "NEW") + " END IF;\n"
     "IF TG_OP <> 'INSERT' THEN " + _pg_if("by_process", PROCESS_OUT, "OLD") + " "
     + _pg_if("by_day AND OLD.record_date IS NOT NULL", DAY_OUT, "OLD") + " END IF;\n"
-    "RETURN NULL;\nEND $$",
-    "CREATE TRIGGER record_tally AFTER INSERT OR DELETE OR UPDATE OF org_id, template_id, template_key, record_date "
-    "ON record FOR EACH ROW EXECUTE FUNCTION record_tally()",
+    "RETURN NULL;\nEND $$"),
+    ("CREATE TRIGGER record_tally AFTER INSERT OR DELETE OR UPDATE OF org_id, template_id, template_key, record_date "
+     "ON record FOR EACH ROW EXECUTE FUNCTION record_tally()"),
 ]
 POSTGRESQL_DOWN = ["DROP TRIGGER IF EXISTS record_tally ON record", "DROP FUNCTION IF EXISTS record_tally()"]
 
