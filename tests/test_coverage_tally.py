@@ -101,6 +101,11 @@ def scenario(app, db, world, tmp_path) -> None:
         db.exec(update(Record).where(Record.id == rid).values(**values))
     db.commit()
     assert_right(db, org)
+    nulls = db.exec(update(Record).where(Record.org_id == org.id, Record.record_date.is_(None)).values(
+        record_date=START + timedelta(days=40))).rowcount  # and back from NULL to a date
+    db.commit()
+    assert nulls and tallies.problems(db, org.id) == []
+    assert_right(db, org)
     with app.extensions["workbench.engine"].begin() as conn:  # purged alone: no row of it is left
         archive.delete_org(conn, org.id)
     assert kept(db, org.id) == ({}, {})
