@@ -41,6 +41,7 @@ EXCLUDED: dict[str, str] = {
     "record_link": "derived from the records' data: rebuilt on restore (workbench.links.rebuild)",
     "subject_latest": "derived from the records: rebuilt on restore (workbench.latest.rebuild)",
     "process_tally": "derived from the records: rebuilt on restore (workbench.latest.rebuild)",
+    "record_day_tally": "derived from the records: kept by triggers on record (workbench.tallies)",
     "record_value": "derived from record.data (list sorting and filters); rebuilt on restore",
 }
 

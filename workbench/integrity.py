@@ -13,6 +13,8 @@ What is checked:
   outside the chain, its current data, revision number and state against the chain, its template against
   the creation event, and the derived columns sampling relies on (title, record_date, subject, due_date)
   recomputed from the verified revisions, and its record_link rows recomputed from its data (workbench.links);
+- the record counts kept by triggers (record_day_tally, process_tally: workbench.tallies) against a GROUP BY
+  over the records;
 - every attached file against the digest its `attach` event recorded;
 - every finding (its digest), check (verdict, note, auditor) and sample (its digest) against its last event;
 - the organization's `membership` rows against the replay of the membership events (`_Memberships`): a
@@ -36,7 +38,7 @@ from datetime import date
 from sqlalchemy import exists
 from sqlmodel import Session, func, select
 
-from workbench import links
+from workbench import links, tallies
 from workbench.models import Attachment, Event, Organization, ProcessTemplate, Record, Revision
 from workbench.trail import GENESIS, LEGACY_SCHEME, NotCanonical, Problem, Verification, digest, event_hash, scheme_of
 
@@ -101,6 +103,7 @@ def verify_org(db: Session, org_id: int) -> Verification:
     for rid in db.exec(missing).all():
         result.problems.append(Problem(f"record {rid}", "is missing (deleted, or moved to another organization)"))
     result.problems += links.stray(db, org_id)
+    result.problems += tallies.problems(db, org_id)
     result.problems += audit.problems(db, org_id)
     result.problems += members.problems(db, org_id)
     return result

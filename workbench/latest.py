@@ -13,7 +13,8 @@ organization (`rebuild`: migration 0016's backfill, the org archive restore, the
 benchmarks). An edit that moves a record's subject or dates re-ranks the subjects concerned with one query
 each (over the process's records of that subject).
 
-`process_tally` counts each process's records: one UPDATE (or the first INSERT) per created record.
+`process_tally` counts each process's records: kept by triggers on `record` (migration 0021, workbench.tallies),
+so creating a record runs no statement of its own for it.
 """
 from __future__ import annotations
 
@@ -54,13 +55,6 @@ def _upsert(db: Session, table, values: dict, keys: list[str], set_: dict, where
                                           where=where(stmt.excluded) if where is not None else None))
 
 
-def count_new(db: Session, rec) -> None:
-    """One more record of its process (records.create)."""
-    t = ProcessTally.__table__
-    _upsert(db, t, {"org_id": rec.org_id, "template_key": rec.template_key, "records": 1}, ["org_id", "template_key"],
-            {"records": lambda new: t.c.records + 1})
-
-
 def tallies(db: Session, org_id: int) -> dict[str, int]:
     """Process key -> number of records (one row per process)."""
     t = ProcessTally.__table__
@@ -94,7 +88,6 @@ def note(db: Session, rec, before: tuple | None = None) -> None:
     """Keep the table right after `rec` was created (before None) or edited (before: its (subject,
     record_date, due_date) before the edit)."""
     if before is None:
-        count_new(db, rec)
         if _takes_part(rec):
             _put(db, rec, only_if_newer=True)
         return

@@ -188,3 +188,4 @@ from workbench import numbering as numbering_models  # noqa: F401,E402  (number 
 from workbench.api import models as api_models  # noqa: F401,E402  (personal access tokens: svc)
 from workbench import links as links_models  # noqa: F401,E402  (record_link: record links by index, #11)
 from workbench import latest as latest_models  # noqa: F401,E402  (subject_latest: due items by index, #11)
+from workbench import tallies as tallies_models  # noqa: F401,E402  (record_day_tally: coverage counts, #11)

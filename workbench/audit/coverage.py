@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 
+from sqlalchemy import and_, literal, or_, union_all
 from sqlmodel import Session, func, select
 
 from workbench import clauses as catalogue
@@ -212,32 +213,48 @@ def compute(rows: list[tuple[str, str]], months: list[str], records: Iterable[tu
     return cov
 
 
+MAX_PAIRS = 400  # (process, final state) pairs joined as a UNION ALL (SQLite: at most 500 compound terms)
+
+
 def coverage(db: Session, org, standards: Iterable[str], start: date, end: date, scope_clauses: list[dict] | None = None,
              scope_processes: list[str] | None = None, detail: bool = False, today: date | None = None) -> Coverage:
-    """The matrix from two aggregate queries: records per template version and day, and the scheduled
-    processes' distinct (date, subject, due date, state) with their counts — no record is loaded."""
-    from workbench import library
+    """The matrix from the records counted per template version and day (record_day_tally, kept by triggers:
+    workbench.tallies) and one aggregate query over the scheduled processes' records, their distinct (date,
+    subject, due date, state) with their counts — no record is loaded."""
+    from workbench import library, tallies
     from workbench.models import ProcessTemplate, Record
     from workbench.workflow import is_final
 
-    # per day and template version (at most days × versions rows, in ix_record_frame's order); months summed in compute
-    q = select(Record.template_id, Record.record_date, func.count()).where(
-        Record.org_id == org.id, Record.record_date >= start, Record.record_date <= end)
-    if scope_processes:
-        q = q.where(Record.template_key.in_(scope_processes))
-    recs = db.exec(q.group_by(Record.record_date, Record.template_id)).all()
+    # per month and template version, summed from the day rows in SQL
+    recs = tallies.month_counts(db, org.id, start, end, scope_processes)
     tids = {t for t, _d, _n in recs}
     everything = library.processes(db, org)
     procs = [t for t in everything if not scope_processes or t.key in scope_processes]
     adopted = {t.key: t.body.get("clauses") or [] for t in procs}
     scheduled = {t.key: t for t in procs if t.body.get("schedule")}
-    rows = []
-    if scheduled:  # the scheduled processes' records, grouped on the few columns the schedule needs
-        cols = (Record.template_key, Record.template_id, Record.record_date, Record.subject, Record.due_date, Record.state)
-        rows = db.exec(select(*cols, func.count()).where(Record.org_id == org.id, Record.template_key.in_(list(scheduled)),
-                                                         Record.record_date <= end).group_by(*cols)).all()
-    # template versions: the adopted ones are loaded already; one query for older versions that records still use
     tbodies = {t.id: t.body for t in everything}
+    rows = []
+    if scheduled:  # the scheduled processes' completed records, grouped on the few columns the schedule needs
+        # (expected_dates counts only records in a final state: the states final in any version of the process,
+        # so ix_record_todo (org, process, state, date) skips drafts and records under way)
+        older = db.exec(select(ProcessTemplate).where(
+            ProcessTemplate.key.in_(list(scheduled)), ProcessTemplate.id.not_in(list(tbodies)),
+            or_(ProcessTemplate.org_id == org.id, ProcessTemplate.org_id.is_(None)))).all()
+        tbodies.update({t.id: t.body for t in older})
+        finals = sorted({(t.key, s) for t in [*older, *scheduled.values()]
+                         for s, spec in t.body["workflow"]["states"].items() if spec.get("final")}) or [("", "")]
+        # joined from the (process, state) pairs, so each is one range of the index (SQLite otherwise prefers
+        # walking all the organization's records through ix_record_frame)
+        cols = (Record.template_key, Record.template_id, Record.record_date, Record.subject, Record.due_date, Record.state)
+        if len(finals) <= MAX_PAIRS:
+            pairs = union_all(*(select(literal(k).label("k"), literal(s).label("s")) for k, s in finals)).subquery("ks")
+            q = select(*cols, func.count()).select_from(pairs).join(Record, and_(
+                Record.org_id == org.id, Record.template_key == pairs.c.k, Record.state == pairs.c.s))
+        else:  # more than SQLite's compound SELECT takes
+            q = select(*cols, func.count()).where(Record.org_id == org.id, Record.template_key.in_(list(scheduled)),
+                                                  Record.state.in_({s for _k, s in finals}))
+        rows = db.exec(q.where(Record.record_date <= end).group_by(*cols)).all()
+    # template versions: the adopted ones are loaded already; one query for older versions that records still use
     need = (tids | {r[1] for r in rows}) - set(tbodies)
     tbodies.update({t.id: t.body for t in db.exec(select(ProcessTemplate).where(ProcessTemplate.id.in_(need or {0}))).all()})
     bodies = {tid: tbodies[tid].get("clauses") or [] for tid in tids if tid in tbodies}
