@@ -6,9 +6,11 @@ from __future__ import annotations
 import math
 import re
 
+import pytest
 from sqlalchemy import event as sa_event
 
 from tests.sample_frames import frame_of, redraw
+from tests.test_postgres import pg_app, pg_url  # noqa: F401 (fixtures)
 from tests.test_scale_shape import _whole_period, scaled  # noqa: F401 (the fixture)
 from workbench.audit import frames, sampling
 
@@ -81,3 +83,49 @@ def test_a_frame_of_many_chunks_re_draws_with_strata_spanning_chunks(app, db, wo
         with app.test_request_context("/"):
             assert sampling.verify_sample(db, s).ok
         db.rollback()
+
+
+@pytest.mark.postgres
+def test_frames_of_many_chunks_on_postgres_from_the_covering_index(pg_app, monkeypatch):  # noqa: F811
+    """The frame through a server-side cursor (driver tuples, the row SQLAlchemy buffered first included), over
+    many chunks, re-draws and verifies; the frame's SELECT can be answered by an index-only scan of
+    ix_record_frame (sequential scans disabled: the table is small enough that PostgreSQL prefers one)."""
+    from datetime import date, timedelta
+
+    from sqlmodel import Session
+
+    from bench.scale import populate
+    from tests.conftest import World
+    from workbench.audit.models import Engagement
+    from workbench.models import utcnow
+    from workbench.templates import shipped_library
+
+    engine = pg_app.extensions["workbench.engine"]
+    lib = shipped_library()
+    with Session(engine, expire_on_commit=False) as db:
+        world = World(db)
+        for k in ("production-inspection", "calibration-record", "internal-audit"):
+            world.add_template(lib[k], world.acme)
+        populate(db, world.acme, world.users["member"], 600, scheme=1)
+        today = date.today()
+        e = Engagement(org_id=world.acme.id, title="pg", standards=["ISO 9001:2015"], audit_type="surveillance",
+                       period_start=today - timedelta(days=365), period_end=today, access_from=utcnow(),
+                       access_until=utcnow() + timedelta(days=5))
+        db.add(e)
+        db.commit()
+        monkeypatch.setattr(frames, "CHUNK", 37)
+        for stratify in (None, "month", "process"):
+            seen, s = _draw_statements(pg_app, db, world, e.id, stratify)
+            db.commit()
+            assert s.population_size > 10 * frames.CHUNK and len(s.drawn) >= 50
+            ids, _strata = frame_of(db, s)
+            assert len(ids) == s.population_size and ids == sorted(set(ids)) and s.drawn == redraw(db, s)
+            with pg_app.test_request_context("/"):
+                assert sampling.verify_sample(db, s).ok
+        frame = [(st, p) for st, p in seen if st.startswith("SELECT record.id") and "ORDER BY record.id" in st]
+        assert len(frame) == 1
+        with engine.connect() as c:
+            c.exec_driver_sql("SET enable_seqscan = off")
+            c.exec_driver_sql("SET enable_bitmapscan = off")
+            plan = "\n".join(r[0] for r in c.exec_driver_sql("EXPLAIN " + frame[0][0], frame[0][1]))
+        assert "Index Only Scan using ix_record_frame" in plan, plan

@@ -3,15 +3,17 @@
 Algorithm 1 (workbench.audit.sampling) stores the frame — every matching record id — in the sample's JSON and
 shuffles the whole list. Algorithm 2 keeps the same rules, sizes, seat order and prefix stability, but:
 
-- the frame's size (per stratum) comes from one aggregate query, and the seeded draw picks *places* — the
-  (stratum, position in the stratum's id order) pairs — before any id is read: a forward Fisher–Yates over a
-  virtual array (`positions`, O(k) time and memory) driven by ``random.random()`` of a per-stratum generator
-  (``stratum_rng``: the seed and the stratum through SHA-256), so a bigger sample only adds places;
-- the frame is then streamed once in id order as plain values (no ORM objects): its lines (``frame_line``)
-  are hashed into ``frame_digest`` (part of the sample's digest, hence of the event chain), stored as zlib
-  chunks of ``CHUNK`` lines (audit_sample_frame, written once), and the places are resolved to record ids on
-  the way. Memory is bounded by one chunk; the sample row stores the digest, the size and [stratum, size]
-  pairs, never the id list.
+- the frame is streamed once in id order, read from the covering index ix_record_frame (no record rows) as the
+  driver's own tuples (no ORM objects, no Row objects): its lines (``frame_line``) are hashed into
+  ``frame_digest`` (part of the sample's digest, hence of the event chain) and stored as zlib chunks of
+  ``CHUNK`` lines (audit_sample_frame, written once, each with its first position and the strata counts
+  before it); that one read also gives the frame's size per stratum;
+- the seeded draw then picks *places* — the (stratum, position in the stratum's id order) pairs — from the
+  sizes alone: a forward Fisher–Yates over a virtual array (`positions`, O(k) time and memory) driven by
+  ``random.random()`` of a per-stratum generator (``stratum_rng``: the seed and the stratum through SHA-256),
+  so a bigger sample only adds places; the places are resolved to record ids by reading back only the
+  chunks that hold them (`at_places`). Memory is bounded by one chunk; the sample row stores the digest, the
+  size and [stratum, size] pairs, never the id list.
 
 The frame's bytes are ``frame_line`` per record in id order: ``"<id>\\n"``, or ``"<id>\\t<JSON stratum>\\n"``
 when stratified. The evidence bundle carries them as a file; its verify.py re-runs `verify_frame_draw` (copied
