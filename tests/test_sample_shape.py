@@ -90,29 +90,23 @@ def test_frames_of_many_chunks_on_postgres_from_the_covering_index(pg_app, monke
     """The frame through a server-side cursor (driver tuples, the row SQLAlchemy buffered first included), over
     many chunks, re-draws and verifies; the frame's SELECT can be answered by an index-only scan of
     ix_record_frame (sequential scans disabled: the table is small enough that PostgreSQL prefers one)."""
-    from datetime import date, timedelta
-
-    from sqlmodel import Session
+    from sqlmodel import Session, select
 
     from bench.scale import populate
     from tests.conftest import World
+    from tests.test_scale_shape import KEYS
     from workbench.audit.models import Engagement
-    from workbench.models import utcnow
     from workbench.templates import shipped_library
 
     engine = pg_app.extensions["workbench.engine"]
-    lib = shipped_library()
     with Session(engine, expire_on_commit=False) as db:
         world = World(db)
-        for k in ("production-inspection", "calibration-record", "internal-audit"):
-            world.add_template(lib[k], world.acme)
+        lib = shipped_library()
+        for key in KEYS:
+            world.add_template(lib[key], world.acme)
+        world.open_engagement_for_auditor()
         populate(db, world.acme, world.users["member"], 600, scheme=1)
-        today = date.today()
-        e = Engagement(org_id=world.acme.id, title="pg", standards=["ISO 9001:2015"], audit_type="surveillance",
-                       period_start=today - timedelta(days=365), period_end=today, access_from=utcnow(),
-                       access_until=utcnow() + timedelta(days=5))
-        db.add(e)
-        db.commit()
+        e = db.exec(select(Engagement).where(Engagement.org_id == world.acme.id)).one()
         monkeypatch.setattr(frames, "CHUNK", 37)
         for stratify in (None, "month", "process"):
             seen, s = _draw_statements(pg_app, db, world, e.id, stratify)
