@@ -227,11 +227,18 @@ def driver_rows(db: Session, q, size: int | None = None) -> Iterator[list[tuple]
     """q's rows as the driver's own tuples, `size` at a time. Executed through SQLAlchemy (parameters bound and
     processed, statement events fired) but fetched from the DBAPI cursor, so no Row object is built per row; on
     PostgreSQL the cursor is server-side (the row SQLAlchemy's buffered strategy fetched first comes first)."""
+    from sqlalchemy.engine.cursor import BufferedRowCursorFetchStrategy, CursorFetchStrategy
+
     size = size or CHUNK
     result = db.connection().execute(q.execution_options(stream_results=True))
     try:
-        cursor = result.cursor
-        first = list(getattr(result.cursor_strategy, "_rowbuffer", None) or ())
+        cursor, strategy = result.cursor, result.cursor_strategy
+        if isinstance(strategy, BufferedRowCursorFetchStrategy):
+            first = list(strategy._rowbuffer)
+        elif type(strategy) is CursorFetchStrategy:
+            first = []
+        else:  # a strategy holding rows elsewhere: reading the cursor would lose them
+            raise RuntimeError(f"unexpected result strategy {type(strategy).__name__}")
         while part := first + cursor.fetchmany(size - len(first)):
             first = []
             yield part
