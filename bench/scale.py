@@ -106,6 +106,7 @@ def main(n: int) -> None:
     from sqlmodel import Session, func, select
 
     from workbench import create_app, integrity, trail
+    from workbench.audit import frames
     from workbench.audit.models import Engagement, Sample
     from workbench.models import Event, Organization, Record, User
 
@@ -138,6 +139,10 @@ def main(n: int) -> None:
         list_key = LIST_KEY
         tpl_id = db.exec(select(Record.template_id).where(Record.org_id == org.id, Record.template_key == list_key)).first()
         org_id, eid = org.id, e.id if e else None
+        # the draw's definition (period, ISO 9001 clause 8): its frame's ids are the reference's answer
+        draw_def = {"start": e.period_start.isoformat(), "end": e.period_end.isoformat(), "process": None,
+                    "standard": "ISO 9001:2015", "clause": "8", "state": None} if e else {}
+        draw_tids = ",".join(str(t) for t in (frames.serving(db, org_id, draw_def) or [0])) if e else "0"
 
     if not ONLY:
         with trail.snapshot(engine) as s:  # proof: the generated history is chain-valid
@@ -174,10 +179,7 @@ def main(n: int) -> None:
 
     def draw(db):
         from workbench.audit import sampling
-        eng = db.get(Engagement, eid)
-        definition = {"start": eng.period_start.isoformat(), "end": eng.period_end.isoformat(), "process": None,
-                      "standard": "ISO 9001:2015", "clause": "8", "state": None}
-        sampling.create_sample(db, eng, definition, sampling.make_rule("fixed", n=50), 42, db.get(User, 1))
+        sampling.create_sample(db, db.get(Engagement, eid), draw_def, sampling.make_rule("fixed", n=50), 42, db.get(User, 1))
 
     def verify(db):
         integrity.verify_org(db, org_id)
@@ -225,8 +227,9 @@ def main(n: int) -> None:
         ("GET coverage page", get(f"/o/demo/audit/e/{eid}/coverage") if eid else None,
          sql("SELECT template_key, state, count(*) FROM record WHERE org_id=:o GROUP BY template_key, state", o=org_id)),
         ("draw a sample of 50", in_session(draw) if eid else None,
-         sql("SELECT id FROM record WHERE org_id=:o AND template_key IN (SELECT DISTINCT template_key FROM record "
-             "WHERE org_id=:o) ORDER BY random() LIMIT 50", o=org_id)),
+         sql("SELECT id FROM record WHERE org_id=:o AND record_date >= :a AND record_date <= :b "
+             f"AND template_id IN ({draw_tids}) ORDER BY id", o=org_id,
+             a=date.fromisoformat(draw_def.get("start", "2000-01-01")), b=date.fromisoformat(draw_def.get("end", "2000-01-01")))),
         ("trail verify (streaming)", in_session(verify),
          sql("SELECT * FROM event WHERE org_id=:o ORDER BY seq", o=org_id)),
         ("audit report xlsx", get(f"/o/demo/audit/e/{eid}/report.xlsx") if eid else None,

@@ -3,15 +3,17 @@
 Algorithm 1 (workbench.audit.sampling) stores the frame — every matching record id — in the sample's JSON and
 shuffles the whole list. Algorithm 2 keeps the same rules, sizes, seat order and prefix stability, but:
 
-- the frame's size (per stratum) comes from one aggregate query, and the seeded draw picks *places* — the
-  (stratum, position in the stratum's id order) pairs — before any id is read: a forward Fisher–Yates over a
-  virtual array (`positions`, O(k) time and memory) driven by ``random.random()`` of a per-stratum generator
-  (``stratum_rng``: the seed and the stratum through SHA-256), so a bigger sample only adds places;
-- the frame is then streamed once in id order as plain values (no ORM objects): its lines (``frame_line``)
-  are hashed into ``frame_digest`` (part of the sample's digest, hence of the event chain), stored as zlib
-  chunks of ``CHUNK`` lines (audit_sample_frame, written once), and the places are resolved to record ids on
-  the way. Memory is bounded by one chunk; the sample row stores the digest, the size and [stratum, size]
-  pairs, never the id list.
+- the frame is streamed once in id order, read from the covering index ix_record_frame (no record rows) as the
+  driver's own tuples (no ORM objects, no Row objects): its lines (``frame_line``) are hashed into
+  ``frame_digest`` (part of the sample's digest, hence of the event chain) and stored as zlib chunks of
+  ``CHUNK`` lines (audit_sample_frame, written once, each with its first position and the strata counts
+  before it); that one read also gives the frame's size per stratum;
+- the seeded draw then picks *places* — the (stratum, position in the stratum's id order) pairs — from the
+  sizes alone: a forward Fisher–Yates over a virtual array (`positions`, O(k) time and memory) driven by
+  ``random.random()`` of a per-stratum generator (``stratum_rng``: the seed and the stratum through SHA-256),
+  so a bigger sample only adds places; the places are resolved to record ids by reading back only the
+  chunks that hold them (`at_places`). Memory is bounded by one chunk; the sample row stores the digest, the
+  size and [stratum, size] pairs, never the id list.
 
 The frame's bytes are ``frame_line`` per record in id order: ``"<id>\\n"``, or ``"<id>\\t<JSON stratum>\\n"``
 when stratified. The evidence bundle carries them as a file; its verify.py re-runs `verify_frame_draw` (copied
@@ -23,7 +25,9 @@ import hashlib
 import json
 import random
 import zlib
+from collections import Counter
 from collections.abc import Iterable, Iterator
+from operator import itemgetter
 
 from flask_babel import gettext as _
 from sqlmodel import Session, func, select
@@ -32,6 +36,7 @@ from workbench.audit.sampling import judgement_problems, sample_size, seat_order
 
 ALGORITHM = "processbench-sample-2"
 CHUNK = 2000  # frame lines per stored chunk
+LEVEL = 1  # zlib level of the stored chunks (the digest is over the lines, not the compressed bytes)
 
 
 def stratum_rng(seed, stratum):
@@ -171,9 +176,10 @@ def serving(db: Session, org_id: int, definition: dict) -> list[int] | None:
 
     if not definition.get("clause"):
         return None
-    tpls = db.exec(select(ProcessTemplate.id, ProcessTemplate.body).where(
+    # only the bodies' clause lists leave the database (json_extract / ->), not the whole template bodies
+    tpls = db.exec(select(ProcessTemplate.id, ProcessTemplate.body["clauses"]).where(
         (ProcessTemplate.org_id == org_id) | ProcessTemplate.org_id.is_(None))).all()
-    return [tid for tid, body in tpls if serves(body.get("clauses") or [], definition.get("standard"), definition["clause"])]
+    return [tid for tid, found in tpls if serves(found or [], definition.get("standard"), definition["clause"])]
 
 
 def matching(db: Session, org_id: int, definition: dict, *columns, tids: list[int] | None = None):
@@ -217,54 +223,110 @@ def sizes(db: Session, org_id: int, definition: dict, how: str | None, tids: lis
     return out
 
 
+def driver_rows(db: Session, q, size: int | None = None) -> Iterator[list[tuple]]:
+    """q's rows as the driver's own tuples, `size` at a time. Executed through SQLAlchemy (parameters bound and
+    processed, statement events fired) but fetched from the DBAPI cursor, so no Row object is built per row; on
+    PostgreSQL the cursor is server-side (the row SQLAlchemy's buffered strategy fetched first comes first)."""
+    from sqlalchemy.engine.cursor import BufferedRowCursorFetchStrategy, CursorFetchStrategy
+
+    size = size or CHUNK
+    result = db.connection().execute(q.execution_options(stream_results=True))
+    try:
+        cursor, strategy = result.cursor, result.cursor_strategy
+        if isinstance(strategy, BufferedRowCursorFetchStrategy):
+            first = list(strategy._rowbuffer)
+        elif type(strategy) is CursorFetchStrategy:
+            first = []
+        else:  # a strategy holding rows elsewhere: reading the cursor would lose them
+            raise RuntimeError(f"unexpected result strategy {type(strategy).__name__}")
+        while part := first + cursor.fetchmany(size - len(first)):
+            first = []
+            yield part
+    finally:
+        result.close()
+
+
 def stream(db: Session, org_id: int, definition: dict, how: str | None,
            tids: list[int] | None = None) -> Iterator[tuple[list[int], list[str] | None]]:
-    """The matching records in id order, CHUNK at a time, as (ids, their strata or None): plain values, streamed."""
+    """The matching records in id order, CHUNK at a time, as (ids, their strata or None): plain values, streamed
+    from ix_record_frame alone (a covering index: the records' rows are not read)."""
     from workbench.models import Record
 
     cols = _stratum_cols(how)
     q = matching(db, org_id, definition, Record.id, *cols, tids=tids).order_by(Record.id)
-    # Core, not ORM, execution: plain rows fetched CHUNK at a time (a server-side cursor on PostgreSQL)
-    result = db.connection().execute(q.execution_options(stream_results=True, yield_per=CHUNK))
-    while part := result.fetchmany(CHUNK):
-        yield [r[0] for r in part], ([_stratum(how, tuple(r[1:])) for r in part] if cols else None)
+    for part in driver_rows(db, q):
+        rids = list(map(itemgetter(0), part))
+        yield rids, ([_stratum(how, r[1:]) for r in part] if cols else None)
 
 
-def store(db: Session, sample_id: int, parts: Iterable[tuple[list[int], list[str] | None]], wanted: dict,
-          members: set[int]) -> dict:
-    """Write the frame's chunks while hashing them and resolving the `wanted` places (keys as draw_places gives).
-    Returns the digest, size, sizes per stratum, the ids found at the places and the `members` present."""
+def store(db: Session, sample_id: int, parts: Iterable[tuple[list[int], list[str] | None]], members: set[int]) -> dict:
+    """Write the frame's chunks while hashing them. Returns the digest, size, sizes per stratum, the `members`
+    present and each chunk's (first position, strata counts before it) for `at_places`."""
     from workbench.audit.models import SampleFrame
 
-    table = SampleFrame.__table__
+    insert = SampleFrame.__table__.insert()
+    conn = db.connection()
     h = hashlib.sha256()
-    counts: dict[str, int] = {}
-    found: dict = {}
+    counts: Counter = Counter()
     present: set[int] = set()
-    plain = sorted(p for s, p in wanted if s == "")  # not stratified: places are positions in the frame
+    tails: dict = {}  # stratum -> the end of its lines, "\t<JSON>\n"
+    index = []
     n = 0
     for number, (rids, strata) in enumerate(parts):
         offsets = dict(counts)
         if strata is None:
-            data = "".join([f"{rid}\n" for rid in rids]).encode("ascii")
-            while plain and plain[0] < n + len(rids):
-                pos = plain.pop(0)
-                found[("", pos)] = rids[pos - n]
-            counts[""] = n + len(rids)
+            data = ("\n".join(map(str, rids)) + "\n").encode("ascii")
+            counts[""] += len(rids)
         else:
-            data = b"".join([frame_line(rid, st) for rid, st in zip(rids, strata)])
-            for rid, st in zip(rids, strata):
-                pos = counts.get(st, 0)
-                counts[st] = pos + 1
-                if (st, pos) in wanted:
-                    found[(st, pos)] = rid
+            for st in set(strata).difference(tails):
+                tails[st] = frame_line(0, st)[1:].decode("utf-8")
+            data = "".join([f"{rid}{tails[st]}" for rid, st in zip(rids, strata)]).encode("utf-8")
+            counts.update(strata)
         if members:
             present |= members.intersection(rids)
         h.update(data)
-        db.execute(table.insert().values(sample_id=sample_id, chunk=number, first=n, lines=len(rids), offsets=offsets,
-                                         data=zlib.compress(data, 6)))
+        conn.execute(insert, {"sample_id": sample_id, "chunk": number, "first": n, "lines": len(rids),
+                              "offsets": offsets, "data": zlib.compress(data, LEVEL)})
+        index.append((n, offsets))
         n += len(rids)
-    return {"digest": h.hexdigest(), "size": n, "sizes": counts, "found": found, "present": present}
+    return {"digest": h.hexdigest(), "size": n, "sizes": dict(counts), "present": present, "index": index}
+
+
+def at_places(db: Session, sample_id: int, index: list[tuple[int, dict]], places: list[tuple[str, int]]) -> dict:
+    """The record ids at `places` ((stratum, position in the stratum) pairs, "" when not stratified) of a stored
+    frame, reading back only the chunks that hold them: `index` gives each chunk's first position and strata
+    counts before it, as `store` wrote them."""
+    from bisect import bisect_right
+
+    from workbench.audit.models import SampleFrame
+
+    firsts = {st: [off.get(st, 0) for _first, off in index] for st in {st for st, _p in places}}
+    by_chunk: dict[int, list] = {}
+    for st, pos in places:  # the last chunk whose count before it is <= pos holds the place
+        by_chunk.setdefault(bisect_right(firsts[st], pos) - 1, []).append((st, pos))
+    found = {}
+    q = select(SampleFrame.chunk, SampleFrame.data).where(SampleFrame.sample_id == sample_id,
+                                                          SampleFrame.chunk.in_(sorted(by_chunk)))
+    for number, data in (row for part in driver_rows(db, q) for row in part):
+        lines = zlib.decompress(data).split(b"\n")[:-1]
+        offsets = index[number][1]
+        wanted: dict = {}
+        for st, pos in by_chunk[number]:
+            wanted.setdefault(st, set()).add(pos)
+        if set(wanted) == {""}:  # not stratified: a position is a line
+            for pos in wanted[""]:
+                found[("", pos)] = int(lines[pos - index[number][0]])
+            continue
+        tails = {json.dumps(st, ensure_ascii=False).encode("utf-8"): st for st in wanted}
+        seen = {st: offsets.get(st, 0) for st in wanted}
+        for line in lines:
+            rid, _tab, raw = line.partition(b"\t")
+            st = tails.get(raw)
+            if st is not None:
+                if seen[st] in wanted[st]:
+                    found[(st, seen[st])] = int(rid)
+                seen[st] += 1
+    return found
 
 
 def chunks(db: Session, sample_id: int) -> Iterator[bytes]:
@@ -287,34 +349,35 @@ def ids(db: Session, sample_id: int, stratified: bool) -> Iterator[tuple[int, st
 
 
 def create(db: Session, engagement, definition: dict, rule: dict, seed: int, user, number: int, now):
-    """Count, draw places, stream the frame into its chunks resolving them; the Sample (not yet chained)."""
+    """Stream the frame into its chunks (one read of the matching ids, which also counts them), then draw the
+    places and read back the chunks holding them; the Sample (not yet chained)."""
     from workbench.audit.models import Sample
+    from workbench.models import Record
 
     how = rule.get("stratify") or None
     tids = serving(db, engagement.org_id, definition)
-    counted = sizes(db, engagement.org_id, definition, how, tids)
-    n = sum(counted.values())
-    if not n:
+    if db.execute(matching(db, engagement.org_id, definition, Record.id, tids=tids).limit(1)).first() is None:
         raise ValueError(_("No records match this population."))
     judgement = rule.get("kind") == "judgement"
     picked = [int(i) for i in rule.get("picked") or []] if judgement else []
-    places = [] if judgement else draw_places(counted, seed, sample_size(rule, n, list(counted) if how else None))
     s = Sample(engagement_id=engagement.id, org_id=engagement.org_id, number=number, definition=definition, rule=rule,
-               seed=int(seed), population_size=n, population_ids=[], strata=[[k, counted[k]] for k in sorted(counted)] if how else [],
-               drawn=[], draws=[], created_at=now, created_by=getattr(user, "id", None))
+               seed=int(seed), population_size=0, population_ids=[], strata=[], drawn=[], draws=[], created_at=now,
+               created_by=getattr(user, "id", None))
     db.add(s)
     db.flush()
-    got = store(db, s.id, stream(db, engagement.org_id, definition, how, tids), {p: i for i, p in enumerate(places)},
-                set(picked))
-    if got["size"] != n or got["sizes"] != counted:
-        raise ValueError(_("The records changed while the sample was being drawn: draw again."))
+    got = store(db, s.id, stream(db, engagement.org_id, definition, how, tids), set(picked))
+    counted, n = got["sizes"], got["size"]
+    s.population_size = n
+    s.strata = [[k, counted[k]] for k in sorted(counted)] if how else []
     if judgement:
         outside = [i for i in picked if i not in got["present"]]
         if outside:
             raise ValueError(_("Picked records not in the population: %(ids)s.", ids=", ".join(f"#{i}" for i in outside)))
         s.drawn = picked
     else:
-        s.drawn = [got["found"][p] for p in places]
+        places = draw_places(counted, seed, sample_size(rule, n, list(counted) if how else None))
+        found = at_places(db, s.id, got["index"], places)
+        s.drawn = [found[p] for p in places]
     s.frame_digest = got["digest"]
     s.draws = [{"at": now.isoformat(), "by": getattr(user, "id", None), "count": len(s.drawn)}]
     return s
