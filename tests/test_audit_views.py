@@ -237,6 +237,11 @@ def test_coverage_and_readiness_pages(acme, engaged):
     _manager, auditor, eid = engaged
     cov = auditor.get(f"/o/acme/audit/e/{eid}/coverage").get_data(as_text=True)
     assert "8.6" in cov and "cov-empty" in cov and "cov-some" in cov
+    # each cell says what was expected and found, in the page's language (title and aria-label alike)
+    titles = re.findall(r'title="([^"]*)" aria-label="([^"]*)"', cov)
+    assert titles and all(t == a for t, a in titles)
+    assert any(re.fullmatch(r"应有 \d+，实有 \d+( · .+)?", t) for t, _a in titles), titles[:5]
+    assert any(t.endswith((" · 本月尚未结束", " · 未到期", " · 尚未到期")) for t, _a in titles), titles[:5]
     link = re.search(r'href="(/o/acme/audit/e/\d+/samples/new\?[^"]*clause=8.6[^"]*)"', cov).group(1).replace("&amp;", "&")
     form = auditor.get(link).get_data(as_text=True)  # a cell opens the sample form for that clause and month
     assert 'value="8.6"' in form and 'value="ISO 9001:2015" selected' in form

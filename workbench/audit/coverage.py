@@ -22,7 +22,6 @@ from sqlalchemy import and_, literal, or_, union_all
 from sqlmodel import Session, func, select
 
 from workbench import clauses as catalogue
-from workbench.audit.sampling import serves
 
 
 @dataclass
@@ -74,7 +73,11 @@ class Coverage:
         return Cell("missing" if short else "ok", found, wanted)
 
     def grid(self, row: Row) -> list[Cell]:
-        return [self.cell(row, i) for i in range(len(self.months))]
+        """The row's cells (computed once per row: the page reads them twice)."""
+        memo = self.__dict__.setdefault("_grids", {})
+        if id(row) not in memo:
+            memo[id(row)] = (row, [self.cell(row, i) for i in range(len(self.months))])
+        return memo[id(row)][1]
 
     @property
     def empty_cells(self) -> int:
@@ -184,10 +187,17 @@ def compute(rows: list[tuple[str, str]], months: list[str], records: Iterable[tu
     # what each template version serves: its (standard, clause) and every parent clause (8.5.1 → 8.5, 8)
     served = {tid: {(c["standard"], ".".join(c["clause"].split(".")[:k])) for c in template_clauses.get(tid, [])
                     for k in range(1, c["clause"].count(".") + 2)} for tid in per_template}
+    # which adopted processes serve each (standard, clause): the clauses they list and every parent (sampling.serves)
+    serving: dict[tuple[str, str], set[str]] = {}
+    for k, cl in adopted.items():
+        for c in cl:
+            parts = c["clause"].split(".")
+            for n in range(1, len(parts) + 1):
+                serving.setdefault((c["standard"], ".".join(parts[:n])), set()).add(k)
     out = []
     for standard, clause in rows:
         row = Row(standard, clause, dict(zh=catalogue.title(standard, clause, "zh"), en=catalogue.title(standard, clause, "en")),
-                  templates=sorted(k for k, cl in adopted.items() if serves(cl, standard, clause)), counts=[0] * len(months),
+                  templates=sorted(serving.get((standard, clause), ())), counts=[0] * len(months),
                   system=catalogue.served_by_system(standard, clause))
         for tid, counts in per_template.items():
             if (standard, clause) in served[tid]:

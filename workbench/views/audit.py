@@ -618,7 +618,19 @@ def coverage(org, eid):
         last = (first.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
         ranges.append((max(first, e.period_start).isoformat(), min(last, e.period_end).isoformat()))
     return render_template("audit/coverage.html", e=e, cov=cov, detail=detail, titles=_titles(), ranges=ranges,
-                           is_auditor=_is_auditor(e))
+                           is_auditor=_is_auditor(e), cell_title=_cell_titler())
+
+
+def _cell_titler():
+    """A cell's tooltip, e.g. "expected 1, found 0 · month not over yet": the few phrases are translated once per
+    page, not once per cell (a matrix has ~2,000 cells; a gettext costs more than formatting)."""
+    every, exp = _("records expected every month, found %(m)s"), _("expected %(n)s, found %(m)s")  # formats
+    notes = {"partial": _("month not over yet"), "future": _("not yet"), "not_due": _("nothing due")}
+
+    def title(c) -> str:
+        text = (every if c.expected is None else exp) % {"m": c.found, "n": c.expected}
+        return f"{text} · {notes[c.status]}" if c.status in notes else text
+    return title
 
 
 @bp.route("/e/<int:eid>/readiness")
