@@ -48,6 +48,7 @@ STANDARD_CODES = {"ISO 9001:2015": {"iso9001", "qms"}, "ISO 14001:2015": {"iso14
                   "ISO 45001:2018": {"iso45001", "ohsms"}}
 REGISTERS = {"calibration-record": ("measuring-equipment", "instrument_no", {"in_use", "limited"})}
 EQUIPMENT = ("equipment-maintenance", "measuring-equipment")
+EVIDENCE = 50  # evidence records an item keeps (Item.total says how many there are)
 CHECK_ORDER = ["programme", "internal_audit", "management_review", "objectives", "documents", "operation", "equipment",
                "calibration", "special_equipment", "type_test", "licence", "scope", "headcount"]
 
@@ -60,8 +61,18 @@ class Item:
     code: str  # what was found (see message)
     template_key: str
     subject: str | None = None
-    records: list[Record] = field(default_factory=list)  # the evidence
+    records: list[Record] = field(default_factory=list)  # the evidence (the first EVIDENCE of them)
     params: dict = field(default_factory=dict)
+    total: int | None = None  # how many records the evidence is, when `records` holds only the first of them
+
+    @property
+    def count(self) -> int:
+        """The number of evidence records (more than len(records) when the list was capped)."""
+        return len(self.records) if self.total is None else self.total
+
+    @property
+    def more(self) -> int:
+        return self.count - len(self.records)
 
     @property
     def message(self) -> str:
@@ -165,9 +176,30 @@ def _applies(body: dict | None, standards: set[str] | None) -> bool:
     return any(c["standard"] in standards for c in body.get("clauses") or [])
 
 
-def _in_period(recs: list[Record], start: date, end: date) -> list[Record]:
-    return sorted((r for r in recs if r.record_date and start <= r.record_date <= end),
-                  key=lambda r: (r.record_date, r.id), reverse=True)
+class _Capped:
+    """The first EVIDENCE records of a stream and how many there were."""
+
+    def __init__(self) -> None:
+        self.first: list[Record] = []
+        self.n = 0
+
+    def add(self, r: Record) -> None:
+        self.n += 1
+        if len(self.first) < EVIDENCE:
+            self.first.append(r)
+
+    def __bool__(self) -> bool:
+        return self.n > 0
+
+    def evidence(self) -> dict:
+        return {"records": self.first, "total": self.n}
+
+
+def _in_period(db: Session, org_id: int, key: str, start: date, end: date):
+    """The process's records dated in [start, end], newest first, streamed in batches."""
+    return db.exec(select(Record).where(Record.org_id == org_id, Record.template_key == key, Record.record_date >= start,
+                                        Record.record_date <= end)
+                   .order_by(Record.record_date.desc(), Record.id.desc()).execution_options(yield_per=500))
 
 
 def _unmeasured(rec: Record) -> list[str]:
@@ -179,18 +211,18 @@ def _unmeasured(rec: Record) -> list[str]:
             if not isinstance(row, dict) or row.get("actual") in (None, "", [])]
 
 
-def _uncovered(done: list[Record], std: set[str]) -> list[str]:
-    """The engagement's standards that no completed record's `standards` field names (records without the
-    field count for every standard: older template versions did not ask)."""
-    if not std or not done:
+def _uncovered(named: set[str] | None, std: set[str]) -> list[str]:
+    """The engagement's standards that no completed record's `standards` field names (`named`: the union of
+    those fields; None when a completed record has no such list — it counts for every standard: older
+    template versions did not ask)."""
+    if not std or named is None:
         return []
-    named: set[str] = set()
-    for r in done:
-        values = (r.data or {}).get("standards")
-        if not isinstance(values, list):
-            return []
-        named |= {str(v) for v in values}
     return [s for s in sorted(std) if s in STANDARD_CODES and not STANDARD_CODES[s] & named]
+
+
+def _named(named: set[str] | None, r: Record) -> set[str] | None:
+    values = (r.data or {}).get("standards")
+    return None if named is None or not isinstance(values, list) else named | {str(v) for v in values}
 
 
 def _stream(db: Session, org_id: int, key: str, *order):
@@ -204,6 +236,10 @@ def _by_subject(db: Session, org_id: int, key: str):
     from itertools import groupby
 
     return groupby(_stream(db, org_id, key, Record.subject, Record.id), key=lambda r: r.subject or f"#{r.id}")
+
+
+def _by_name(recs: list[Record]) -> list[Record]:
+    return sorted(recs, key=lambda r: r.subject or f"#{r.id}")
 
 
 def _expiry_items(db: Session, org_id: int, result: Readiness, name: str, key: str, cause: int,
@@ -227,7 +263,7 @@ def _expiry_items(db: Session, org_id: int, result: Readiness, name: str, key: s
     def final(r: Record) -> bool:
         return is_final(bodies.get(r.template_id) or tpl.body, r.state)
 
-    valid, bad = [], False
+    valid, bad, n_valid = [], False, 0
     for subject, group in _by_subject(db, org_id, key):
         v = validity.subject_validity(subject, list(group), final, start, end, today)
         now = v.valid_on(today)
@@ -251,13 +287,17 @@ def _expiry_items(db: Session, org_id: int, result: Readiness, name: str, key: s
             result.items.append(Item(name, cause, WARN, "expires_soon", key, subject=subject, records=[now[2]],
                                      params={"due": now[1].isoformat()}))
         else:
+            n_valid += 1
             valid.append(now[2])
+            if len(valid) >= 2 * EVIDENCE:  # keep the first EVIDENCE by subject, as the sorted list would show
+                valid = _by_name(valid)[:EVIDENCE]
         if key == "licence-permit" and v.unaccepted:
+            unaccepted = v.unaccepted
             result.items.append(Item(name, 14, WARN, "original_not_verified", key, subject=subject,
-                                     records=v.unaccepted, params={"n": len(v.unaccepted)}))
+                                     records=unaccepted[:EVIDENCE], params={"n": len(unaccepted)}, total=len(unaccepted)))
     if valid and not bad:
-        valid.sort(key=lambda r: r.subject or f"#{r.id}")
-        result.items.append(Item(name, cause, OK, "all_valid", key, records=valid, params={"n": len(valid)}))
+        result.items.append(Item(name, cause, OK, "all_valid", key, records=_by_name(valid)[:EVIDENCE],
+                                 params={"n": n_valid}, total=n_valid))
 
 
 def _first(db: Session, org_id: int, keys: list[str], where: tuple = (), order: tuple = (), limit: int = 5) -> list[Record]:
@@ -330,11 +370,7 @@ def check(db: Session, org: Organization, start: date, end: date, standards: lis
     result = Readiness(start, end, today)
     adopted = {t.key: t for t in library.processes(db, org)}
     shipped = {t.key: t.body for t in db.exec(select(ProcessTemplate).where(ProcessTemplate.org_id.is_(None))).all()}
-    recs: dict[str, list[Record]] = {}  # the periodic checks' records of the period; expiry streams per subject,
-    periodic = sorted({k for _n, k, _c in PERIODIC} | {OBJECTIVES[1]})  # the other processes are counted in SQL
-    for r in db.exec(select(Record).where(Record.org_id == org.id, Record.template_key.in_(periodic),
-                                          Record.record_date >= start, Record.record_date <= end)).all():
-        recs.setdefault(r.template_key, []).append(r)
+    # the periodic checks stream their period's records (keeping the first EVIDENCE); expiry streams per subject;
     counted = dict(db.exec(select(Record.template_key, func.count()).where(
         Record.org_id == org.id, Record.record_date >= start, Record.record_date <= end).group_by(Record.template_key)).all())
     bodies = {t.id: t.body for t in db.exec(select(ProcessTemplate).where(
@@ -355,32 +391,41 @@ def check(db: Session, org: Organization, start: date, end: date, standards: lis
     for name, key, cause in PERIODIC:
         if untracked(name, key, cause) or not _applies(body_of(key), std):
             continue
-        within = _in_period(recs.get(key, []), start, end)
-        done = [r for r in within if is_final(bodies.get(r.template_id) or adopted[key].body, r.state)]
-        missing = _uncovered(done, std)
+        within, done, named = _Capped(), _Capped(), set()
+        for r in _in_period(db, org.id, key, start, end):
+            within.add(r)
+            if is_final(bodies.get(r.template_id) or adopted[key].body, r.state):
+                done.add(r)
+                named = _named(named, r)
+        missing = _uncovered(named, std) if done else []
         if done and missing:
             for standard in missing:
-                result.items.append(Item(name, cause, FAIL, "standard_not_covered", key, records=done,
+                result.items.append(Item(name, cause, FAIL, "standard_not_covered", key, **done.evidence(),
                                          params={"standard": standard}))
         elif done:
-            result.items.append(Item(name, cause, OK, "completed", key, records=done, params={"n": len(done)}))
+            result.items.append(Item(name, cause, OK, "completed", key, **done.evidence(), params={"n": done.n}))
         elif within:
-            result.items.append(Item(name, cause, FAIL, "not_completed", key, records=within))
+            result.items.append(Item(name, cause, FAIL, "not_completed", key, **within.evidence()))
         else:
             result.items.append(Item(name, cause, FAIL, "none_in_period", key, params=period))
     # 2. objectives measured
     name, key, cause = OBJECTIVES
     if not untracked(name, key, cause) and _applies(body_of(key), std):
-        within = _in_period(recs.get(key, []), start, end)
-        gaps = {r.id: _unmeasured(r) for r in within}
-        bad = [r for r in within if gaps[r.id]]
+        within, bad, gaps = _Capped(), _Capped(), []
+        for r in _in_period(db, org.id, key, start, end):
+            within.add(r)
+            unmeasured = _unmeasured(r)
+            if unmeasured:
+                bad.add(r)
+                if bad.n <= EVIDENCE:
+                    gaps.append(f"#{r.id} " + "、".join(unmeasured))
         if not within:
             result.items.append(Item(name, cause, FAIL, "no_objectives", key, params=period))
         elif bad:
-            items = "; ".join(f"#{r.id} " + "、".join(gaps[r.id]) for r in bad)
-            result.items.append(Item(name, cause, FAIL, "objectives_unmeasured", key, records=bad, params={"items": items}))
+            items = "; ".join(gaps) + (" … " + _("and %(n)s more", n=bad.n - len(gaps)) if bad.n > len(gaps) else "")
+            result.items.append(Item(name, cause, FAIL, "objectives_unmeasured", key, **bad.evidence(), params={"items": items}))
         else:
-            result.items.append(Item(name, cause, OK, "objectives_measured", key, records=within, params={"n": len(within)}))
+            result.items.append(Item(name, cause, OK, "objectives_measured", key, **within.evidence(), params={"n": within.n}))
     # 3. every other adopted process has records in the period (operation processes: fail; others: warn)
     for key, tpl in adopted.items():
         if key in OWN_CHECKS or (processes and key not in processes) or not _applies(tpl.body, std):

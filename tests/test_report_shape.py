@@ -1,0 +1,102 @@
+"""Issue #11, the audit report's gathering (readiness, departures, anomalies) in bounded memory: shape, not time.
+Data comes from the bulk path of the scale benchmark (bench/scale.py); procedures are in force, so the
+departures stream their processes' records and events."""
+from __future__ import annotations
+
+import io
+
+import pytest
+from sqlmodel import select
+
+from bench.scale import populate
+from conftest import PASSWORD
+from tests.test_scale_shape import _peak, statements
+from workbench import library
+from workbench.audit import readiness
+from workbench.audit import report as report_mod
+from workbench.audit.models import Engagement
+from workbench.documents import control, departures
+from workbench.models import Record
+from workbench.templates import shipped_library
+
+KEYS = ("production-inspection", "nonconforming-output", "internal-audit", "measuring-equipment", "calibration-record")
+
+
+@pytest.fixture
+def org(app, db, world):
+    """acme with a few shipped processes, each with an approved procedure, an open engagement; grow(n) brings the
+    organization to n records (bulk, chain-valid)."""
+    lib = shipped_library()
+    for k in KEYS:
+        world.add_template(lib[k], world.acme)
+    for k in KEYS:
+        d = control.generate_procedure(db, world.acme, k, world.users["manager"])
+        control.approve(db, world.acme, d, world.users["manager"], {"manager"}, PASSWORD)
+    world.open_engagement_for_auditor()
+    db.commit()
+
+    def grow(n: int) -> None:
+        have = len(db.exec(select(Record.id).where(Record.org_id == world.acme.id)).all())
+        populate(db, world.acme, world.users["member"], n - have, scheme=1)
+        db.commit()
+    grow.eid = db.exec(select(Engagement.id).where(Engagement.org_id == world.acme.id)).first()
+    return grow
+
+
+def test_gathering_the_report_uses_memory_independent_of_the_organization(app, db, world, org):
+    """Readiness streams the periodic processes' records and keeps the first EVIDENCE; departures read each
+    process a CHUNK of records (and their events) at a time and keep SHOWN departures per procedure: the peak at
+    20,000 records is near that at 2,000, and readiness runs the same statements."""
+    peaks, stmts, counts = {}, {}, {}
+    for n in (2_000, 20_000):
+        org(n)
+        db.expire_all()
+        e = db.get(Engagement, org.eid)
+        with app.test_request_context("/"):
+            out = []
+            peaks[n] = _peak(lambda: out.append(report_mod.gather(db, world.acme, e, "zh")))
+            rep = out[0]
+            counts[n] = rep.departures.count
+            assert len(rep.records) <= 50 + len(KEYS) * (departures.SHOWN + 2) * 50
+            assert all(len(c.departures) <= departures.SHOWN for c in rep.departures.checks)
+            assert all(len(it.records) <= readiness.EVIDENCE for it in rep.readiness.items)
+            stmts[n] = statements(app, lambda: readiness.check(db, world.acme, e.period_start, e.period_end, e.standards))
+        db.rollback()
+    assert counts[20_000] > counts[2_000], counts  # the departures are counted, not all kept
+    assert stmts[20_000] == stmts[2_000], stmts
+    assert peaks[20_000] <= peaks[2_000] * 1.3 + 1024 * 1024, peaks
+
+
+def test_a_capped_list_says_how_many_more(app, db, world, org, monkeypatch):
+    """Past the cap, a readiness item keeps the first records and counts the rest; a procedure check keeps its
+    first departures and counts the rest by kind; the page and the sheet say "and N more"."""
+    from openpyxl import load_workbook
+
+    from tests.conftest import login
+
+    org(300)
+    e = db.get(Engagement, org.eid)
+    with app.test_request_context("/"):
+        whole = report_mod.gather(db, world.acme, e, "en")
+        monkeypatch.setattr(readiness, "EVIDENCE", 2)
+        monkeypatch.setattr(departures, "SHOWN", 1)
+        capped = report_mod.gather(db, world.acme, e, "en")
+    assert capped.departures.count == whole.departures.count > 1
+    assert capped.departures.by_kind() == whole.departures.by_kind()
+    big = [c for c in capped.departures.checks if c.count > 1]
+    assert big and all(len(c.departures) == 1 and sum(c.omitted.values()) == c.count - 1 for c in big)
+    assert len(capped.readiness.items) == len(whole.readiness.items)
+    for it, before in zip(capped.readiness.items, whole.readiness.items):
+        assert (it.check, it.code, it.subject, it.params) == (before.check, before.code, before.subject, before.params)
+        assert it.count == before.count and it.records == before.records[:len(it.records)]
+        assert len(it.records) <= 2 or it.total is None
+    assert any(it.more for it in capped.readiness.items)
+    client = app.test_client()
+    assert login(client, world.users["auditor"].email).status_code == 302
+    got = client.get(f"/o/acme/audit/e/{org.eid}/report.xlsx", headers={"Accept-Language": "en"})
+    assert got.status_code == 200
+    wb = load_workbook(io.BytesIO(got.data), read_only=True)
+    cells = [str(v) for ws in wb.worksheets for row in ws.iter_rows(values_only=True) for v in row if v]
+    assert any("more" in c for c in cells if c.startswith("and ") or " … " in c), cells[-20:]
+    html = client.get(f"/o/acme/audit/e/{org.eid}/report").get_data(as_text=True)
+    assert "departure-more" in html
