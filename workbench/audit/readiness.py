@@ -195,11 +195,48 @@ class _Capped:
         return {"records": self.first, "total": self.n}
 
 
-def _in_period(db: Session, org_id: int, key: str, start: date, end: date):
-    """The process's records dated in [start, end], newest first, streamed in batches."""
-    return db.exec(select(Record).where(Record.org_id == org_id, Record.template_key == key, Record.record_date >= start,
-                                        Record.record_date <= end)
-                   .order_by(Record.record_date.desc(), Record.id.desc()).execution_options(yield_per=500))
+@dataclass(slots=True)
+class _Row:
+    """A record as the checks read it: its columns and only the fields they judge (`data`), not its JSON. The
+    items' evidence is loaded as records at the end (`_materialize`): at most EVIDENCE per item."""
+    id: int
+    title: str
+    template_key: str
+    template_id: int
+    state: str
+    record_date: date | None
+    due_date: date | None
+    subject: str | None
+    data: dict
+
+
+_COLUMNS = (Record.id, Record.title, Record.template_key, Record.template_id, Record.state, Record.record_date,
+            Record.due_date, Record.subject)
+
+
+def _rows(db: Session, fields: tuple[str, ...], where: tuple, order: tuple):
+    """Records as `_Row`s with these data fields (JSON extraction in SQL), streamed in batches."""
+    q = select(*_COLUMNS, *(Record.data[f] for f in fields)).where(*where).order_by(*order)
+    n = len(_COLUMNS)
+    for row in db.exec(q.execution_options(yield_per=2000)):
+        yield _Row(*row[:n], dict(zip(fields, row[n:])))
+
+
+def _materialize(db: Session, items: list[Item]) -> None:
+    """Replace the `_Row`s the items keep as evidence with the records (a bounded number: EVIDENCE per item)."""
+    ids = sorted({r.id for it in items for r in it.records if isinstance(r, _Row)})
+    full: dict[int, Record] = {}
+    for i in range(0, len(ids), 500):
+        full.update((r.id, r) for r in db.exec(select(Record).where(Record.id.in_(ids[i:i + 500]))).all())
+    for it in items:
+        if any(isinstance(r, _Row) for r in it.records):
+            it.records = [full.get(r.id, r) if isinstance(r, _Row) else r for r in it.records]
+
+
+def _in_period(db: Session, org_id: int, key: str, start: date, end: date, field_name: str):
+    """The process's records dated in [start, end], newest first, streamed (as `_Row`s with `field_name`)."""
+    return _rows(db, (field_name,), (Record.org_id == org_id, Record.template_key == key, Record.record_date >= start,
+                                     Record.record_date <= end), (Record.record_date.desc(), Record.id.desc()))
 
 
 def _unmeasured(rec: Record) -> list[str]:
@@ -225,17 +262,17 @@ def _named(named: set[str] | None, r: Record) -> set[str] | None:
     return None if named is None or not isinstance(values, list) else named | {str(v) for v in values}
 
 
-def _stream(db: Session, org_id: int, key: str, *order):
-    """The process's records streamed in batches (memory: a batch, not the process's history)."""
-    q = select(Record).where(Record.org_id == org_id, Record.template_key == key).order_by(*(order or (Record.id,)))
-    return db.exec(q.execution_options(yield_per=500))
+def _stream(db: Session, org_id: int, key: str, fields: tuple[str, ...], *order):
+    """The process's records streamed in batches, as `_Row`s (memory: a batch, not the process's history)."""
+    return _rows(db, fields, (Record.org_id == org_id, Record.template_key == key), order or (Record.id,))
 
 
 def _by_subject(db: Session, org_id: int, key: str):
     """(subject, its records in id order) streamed: records without a subject each stand alone as "#id"."""
     from itertools import groupby
 
-    return groupby(_stream(db, org_id, key, Record.subject, Record.id), key=lambda r: r.subject or f"#{r.id}")
+    fields = (validity.PASSING[key][0],) if key in validity.PASSING else ()
+    return groupby(_stream(db, org_id, key, fields, Record.subject, Record.id), key=lambda r: r.subject or f"#{r.id}")
 
 
 def _by_name(recs: list[Record]) -> list[Record]:
@@ -251,7 +288,7 @@ def _expiry_items(db: Session, org_id: int, result: Readiness, name: str, key: s
     register = REGISTERS.get(key)
     if register and register[0] in adopted:  # registered instruments in use must have a calibration
         reg_key, field_name, in_use = register
-        for r in _stream(db, org_id, reg_key):
+        for r in _stream(db, org_id, reg_key, (field_name, "status")):
             no = (r.data or {}).get(field_name)
             if no and (r.data or {}).get("status") in in_use and no not in subjects:
                 result.items.append(Item(name, cause, FAIL, "no_valid_record", key, subject=str(no), records=[r]))
@@ -392,7 +429,7 @@ def check(db: Session, org: Organization, start: date, end: date, standards: lis
         if untracked(name, key, cause) or not _applies(body_of(key), std):
             continue
         within, done, named = _Capped(), _Capped(), set()
-        for r in _in_period(db, org.id, key, start, end):
+        for r in _in_period(db, org.id, key, start, end, "standards"):
             within.add(r)
             if is_final(bodies.get(r.template_id) or adopted[key].body, r.state):
                 done.add(r)
@@ -412,7 +449,7 @@ def check(db: Session, org: Organization, start: date, end: date, standards: lis
     name, key, cause = OBJECTIVES
     if not untracked(name, key, cause) and _applies(body_of(key), std):
         within, bad, gaps = _Capped(), _Capped(), []
-        for r in _in_period(db, org.id, key, start, end):
+        for r in _in_period(db, org.id, key, start, end, "objectives"):
             within.add(r)
             unmeasured = _unmeasured(r)
             if unmeasured:
@@ -453,6 +490,7 @@ def check(db: Session, org: Organization, start: date, end: date, standards: lis
     chain = seals.readiness_item(db, org.id)  # the event chain still extends every sealed head (issue #9.2)
     if chain is not None:
         result.items.append(chain)
+    _materialize(db, result.items)
     order = {n: i for i, n in enumerate(CHECK_ORDER)}
     result.items.sort(key=lambda i: (order.get(i.check, 99), STATUS_ORDER[i.status], i.template_key, i.subject or ""))
     return result
