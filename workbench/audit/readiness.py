@@ -49,6 +49,7 @@ STANDARD_CODES = {"ISO 9001:2015": {"iso9001", "qms"}, "ISO 14001:2015": {"iso14
 REGISTERS = {"calibration-record": ("measuring-equipment", "instrument_no", {"in_use", "limited"})}
 EQUIPMENT = ("equipment-maintenance", "measuring-equipment")
 EVIDENCE = 50  # evidence records an item keeps (Item.total says how many there are)
+BATCH = 2000  # rows read at a time
 CHECK_ORDER = ["programme", "internal_audit", "management_review", "objectives", "documents", "operation", "equipment",
                "calibration", "special_equipment", "type_test", "licence", "scope", "headcount"]
 
@@ -218,7 +219,7 @@ def _rows(db: Session, fields: tuple[str, ...], where: tuple, order: tuple):
     """Records as `_Row`s with these data fields (JSON extraction in SQL), streamed in batches."""
     q = select(*_COLUMNS, *(Record.data[f] for f in fields)).where(*where).order_by(*order)
     n = len(_COLUMNS)
-    for row in db.exec(q.execution_options(yield_per=2000)):
+    for row in db.exec(q.execution_options(yield_per=BATCH)):
         yield _Row(*row[:n], dict(zip(fields, row[n:])))
 
 

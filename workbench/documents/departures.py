@@ -55,6 +55,7 @@ class Departure:
 
 SHOWN = 200  # departures kept per procedure check (the rest are counted in `omitted`)
 CHUNK = 500  # records read (with their events) at a time
+ROWS = 5000  # rows of (id, dates, version, state) read at a time
 
 
 @dataclass
@@ -211,7 +212,7 @@ def _frequency(db: Session, org_id: int, tpl: ProcessTemplate, bodies: dict, sta
         n = int(sched["every_months"])
         rows = db.exec(select(*cols).where(Record.org_id == org_id, Record.template_key == tpl.key,
                                            Record.record_date.is_not(None), Record.record_date <= end)
-                       .order_by(Record.record_date, Record.id).execution_options(yield_per=5000))
+                       .order_by(Record.record_date, Record.id).execution_options(yield_per=ROWS))
         a = None
         for b in rows:
             if b.template_id not in bodies or not is_final(bodies[b.template_id].body, b.state):
@@ -236,7 +237,7 @@ def _frequency(db: Session, org_id: int, tpl: ProcessTemplate, bodies: dict, sta
     elif "due_field" in sched:
         rows = db.exec(select(Record.id, Record.subject, Record.due_date, Record.record_date).where(
             Record.org_id == org_id, Record.template_key == tpl.key, Record.record_date.is_(None) | (Record.record_date <= end))
-            .execution_options(yield_per=5000))
+            .execution_options(yield_per=ROWS))
         for item in subject_items(tpl, rows, end):  # keeps the latest row per subject, not the records
             if item.status == "overdue" and item.due + grace < end:
                 out.append(Departure("overdue", tpl.key, f"「{item.subject}」已于 {item.due} 到期，期末仍无新记录" if zh else
