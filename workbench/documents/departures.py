@@ -423,6 +423,8 @@ def _anomalies(db, org, checks, start, end, limits, lang) -> None:
     from workbench import anomalies
 
     by_key = {c.document.key: c for c in checks}
+    if not by_key:  # nothing to attach them to: the two aggregates over the period are not run
+        return
     found = [("backfilled", a) for a in anomalies.backfilled(db, org.id, start, end, int(limits["backfill_days"]))]
     before = end + timedelta(days=1)  # `before` is exclusive; the period's last day counts
     found += [("burst", a) for a in anomalies.bursts(db, org.id, before, int(limits["burst_window_days"]),
