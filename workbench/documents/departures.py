@@ -199,7 +199,7 @@ def _in_period(db: Session, org_id: int, key: str, start: date, end: date):
 
 
 def _frequency(db: Session, org_id: int, tpl: ProcessTemplate, bodies: dict, start: date, end: date, limits: dict,
-               lang: str) -> tuple[list[Departure], "_Done"]:
+               lang: str) -> tuple[list[Departure], _Done]:
     """Departures from the written frequency, and the completed records dated in the period (for the facts).
     Reads the process's (id, dates, version, state) in date order, not its records."""
     sched = tpl.body.get("schedule") or {}
