@@ -145,12 +145,12 @@ def edited_after_signature(db: Session, org_id: int, record_ids: Iterable[int] |
         q = q.where(Event.record_id.in_(ids))
     else:  # only a record that was ever signed can have been edited after signature: replay those alone
         q = q.where(Event.record_id.in_(select(Event.record_id).where(Event.org_id == org_id, Event.action == Action.SIGN)))
-    by_record: dict[int, list[Event]] = {}
-    for e in db.exec(q.order_by(Event.seq)).all():
-        by_record.setdefault(e.record_id, []).append(e)
-    out = {}
-    for rid, events in by_record.items():
-        h = replay(events)
+    from itertools import groupby
+
+    out = {}  # one record's events at a time (ix_event_record: organization, record, seq), not every signed record's
+    for rid, events in groupby(db.exec(q.order_by(Event.record_id, Event.seq).execution_options(yield_per=1000)),
+                               key=lambda e: e.record_id):
+        h = replay(list(events))
         if h.edits:
             out[rid] = h
     return out
@@ -188,11 +188,13 @@ def readiness_items(db: Session, org_id: int, start: date, end: date) -> list:
     recs = [r for r in db.exec(select(Record).where(Record.id.in_(list(flagged) or [0])).order_by(Record.id)).all()
             if r.record_date and start <= r.record_date <= end]
     silent = [r for r in recs if flagged[r.id].unsigned_in_signed_state]
+    cap = 50  # evidence records kept (readiness.EVIDENCE); `total` says how many
     if silent:
-        return [item(READINESS_CHECK, READINESS_CAUSE, FAIL, "signed_edit_unsigned", "", records=silent,
-                     params={"n": len(silent), "all": len(recs)})]
+        return [item(READINESS_CHECK, READINESS_CAUSE, FAIL, "signed_edit_unsigned", "", records=silent[:cap],
+                     params={"n": len(silent), "all": len(recs)}, total=len(silent))]
     if recs:
-        return [item(READINESS_CHECK, READINESS_CAUSE, WARN, "signed_edit", "", records=recs, params={"n": len(recs)})]
+        return [item(READINESS_CHECK, READINESS_CAUSE, WARN, "signed_edit", "", records=recs[:cap], params={"n": len(recs)},
+                     total=len(recs))]
     return []  # nothing to report (an "ok" line for every organization would only be noise)
 
 

@@ -48,6 +48,8 @@ STANDARD_CODES = {"ISO 9001:2015": {"iso9001", "qms"}, "ISO 14001:2015": {"iso14
                   "ISO 45001:2018": {"iso45001", "ohsms"}}
 REGISTERS = {"calibration-record": ("measuring-equipment", "instrument_no", {"in_use", "limited"})}
 EQUIPMENT = ("equipment-maintenance", "measuring-equipment")
+EVIDENCE = 50  # evidence records an item keeps (Item.total says how many there are)
+BATCH = 2000  # rows read at a time
 CHECK_ORDER = ["programme", "internal_audit", "management_review", "objectives", "documents", "operation", "equipment",
                "calibration", "special_equipment", "type_test", "licence", "scope", "headcount"]
 
@@ -60,52 +62,62 @@ class Item:
     code: str  # what was found (see message)
     template_key: str
     subject: str | None = None
-    records: list[Record] = field(default_factory=list)  # the evidence
+    records: list[Record] = field(default_factory=list)  # the evidence (the first EVIDENCE of them)
     params: dict = field(default_factory=dict)
+    total: int | None = None  # how many records the evidence is, when `records` holds only the first of them
+
+    @property
+    def count(self) -> int:
+        """The number of evidence records (more than len(records) when the list was capped)."""
+        return len(self.records) if self.total is None else self.total
+
+    @property
+    def more(self) -> int:
+        return self.count - len(self.records)
 
     @property
     def message(self) -> str:
         p = self.params
         texts = {
-            "not_tracked": _("The process “%(key)s” is not adopted: the system cannot tell; check it on paper.", key=self.template_key),
-            "completed": _("Completed in the period: %(n)s record(s).", n=p.get("n", 0)),
-            "not_completed": _("Held in the period but not completed (no record in a final state)."),
-            "none_in_period": _("No record in the period %(start)s – %(end)s.", start=p.get("start"), end=p.get("end")),
-            "objectives_measured": _("Objective statistics in the period, all with measured actual values: %(n)s record(s).", n=p.get("n", 0)),
-            "objectives_unmeasured": _("Objectives without a measured actual value: %(items)s.", items=p.get("items", "")),
-            "no_objectives": _("No objective-achievement statistics in the period %(start)s – %(end)s.", start=p.get("start"), end=p.get("end")),
-            "records_in_period": _("%(n)s record(s) in the period.", n=p.get("n", 0)),
-            "in_force": _("No new record in the period, but a record in force during it."),
-            "no_operation_records": _("No operation records in the period: production, inspection or service evidence is missing."),
-            "no_records": _("No records in the period."),
-            "expired": _("%(subject)s expired on %(due)s.", subject=self.subject, due=p.get("due")),
-            "expires_soon": _("%(subject)s expires on %(due)s.", subject=self.subject, due=p.get("due")),
-            "all_valid": _("All %(n)s valid.", n=p.get("n", 0)),
-            "no_subjects": _("No records at all: if there are none, state it in the audit; otherwise evidence is missing."),
-            "standard_not_covered": _("No completed record covers %(standard)s in the period.", standard=p.get("standard")),
-            "lapsed": _("%(subject)s was not valid from %(start)s to %(end)s.", subject=self.subject, start=p.get("from"),
+            "not_tracked": lambda: _("The process “%(key)s” is not adopted: the system cannot tell; check it on paper.", key=self.template_key),
+            "completed": lambda: _("Completed in the period: %(n)s record(s).", n=p.get("n", 0)),
+            "not_completed": lambda: _("Held in the period but not completed (no record in a final state)."),
+            "none_in_period": lambda: _("No record in the period %(start)s – %(end)s.", start=p.get("start"), end=p.get("end")),
+            "objectives_measured": lambda: _("Objective statistics in the period, all with measured actual values: %(n)s record(s).", n=p.get("n", 0)),
+            "objectives_unmeasured": lambda: _("Objectives without a measured actual value: %(items)s.", items=p.get("items", "")),
+            "no_objectives": lambda: _("No objective-achievement statistics in the period %(start)s – %(end)s.", start=p.get("start"), end=p.get("end")),
+            "records_in_period": lambda: _("%(n)s record(s) in the period.", n=p.get("n", 0)),
+            "in_force": lambda: _("No new record in the period, but a record in force during it."),
+            "no_operation_records": lambda: _("No operation records in the period: production, inspection or service evidence is missing."),
+            "no_records": lambda: _("No records in the period."),
+            "expired": lambda: _("%(subject)s expired on %(due)s.", subject=self.subject, due=p.get("due")),
+            "expires_soon": lambda: _("%(subject)s expires on %(due)s.", subject=self.subject, due=p.get("due")),
+            "all_valid": lambda: _("All %(n)s valid.", n=p.get("n", 0)),
+            "no_subjects": lambda: _("No records at all: if there are none, state it in the audit; otherwise evidence is missing."),
+            "standard_not_covered": lambda: _("No completed record covers %(standard)s in the period.", standard=p.get("standard")),
+            "lapsed": lambda: _("%(subject)s was not valid from %(start)s to %(end)s.", subject=self.subject, start=p.get("from"),
                         end=p.get("to")),
-            "failed_result": _("%(subject)s: the latest accepted result (%(date)s) is not a pass; no valid record since.",
+            "failed_result": lambda: _("%(subject)s: the latest accepted result (%(date)s) is not a pass; no valid record since.",
                                subject=self.subject, date=p.get("date")),
-            "no_valid_record": _("%(subject)s is registered but has no accepted record with a passing result.",
+            "no_valid_record": lambda: _("%(subject)s is registered but has no accepted record with a passing result.",
                                  subject=self.subject),
-            "original_not_verified": _("%(n)s licence record(s) not yet checked against the original.", n=p.get("n", 0)),
-            "permit_expired": _("The pollutant-discharge permit %(no)s expired on %(due)s.", no=p.get("no"), due=p.get("due")),
-            "permit_expires_soon": _("The pollutant-discharge permit %(no)s expires on %(due)s.", no=p.get("no"), due=p.get("due")),
-            "documents_overdue": _("%(n)s document(s) past their review date.", n=p.get("n", 0)),
-            "no_equipment": _("No production or inspection equipment is registered."),
-            "equipment_registered": _("%(n)s piece(s) of equipment registered.", n=p.get("n", 0)),
-            "scope_changed": _("The scope changed since certification %(number)s: added %(added)s; removed %(removed)s.",
+            "original_not_verified": lambda: _("%(n)s licence record(s) not yet checked against the original.", n=p.get("n", 0)),
+            "permit_expired": lambda: _("The pollutant-discharge permit %(no)s expired on %(due)s.", no=p.get("no"), due=p.get("due")),
+            "permit_expires_soon": lambda: _("The pollutant-discharge permit %(no)s expires on %(due)s.", no=p.get("no"), due=p.get("due")),
+            "documents_overdue": lambda: _("%(n)s document(s) past their review date.", n=p.get("n", 0)),
+            "no_equipment": lambda: _("No production or inspection equipment is registered."),
+            "equipment_registered": lambda: _("%(n)s piece(s) of equipment registered.", n=p.get("n", 0)),
+            "scope_changed": lambda: _("The scope changed since certification %(number)s: added %(added)s; removed %(removed)s.",
                                number=p.get("number"), added=p.get("added") or "—", removed=p.get("removed") or "—"),
-            "headcount_changed": _("Headcount %(now)s is outside the band certified with %(then)s persons (%(band)s): "
+            "headcount_changed": lambda: _("Headcount %(now)s is outside the band certified with %(then)s persons (%(band)s): "
                                    "the audit time must be recalculated.", now=p.get("now"), then=p.get("then"),
                                    band=p.get("band")),
-            "audit_overdue": _("%(slot)s of certificate %(number)s was due by %(due)s.", slot=p.get("slot"),
+            "audit_overdue": lambda: _("%(slot)s of certificate %(number)s was due by %(due)s.", slot=p.get("slot"),
                                number=p.get("number"), due=p.get("due")),
-            "audit_due_soon": _("%(slot)s of certificate %(number)s is due by %(due)s.", slot=p.get("slot"),
+            "audit_due_soon": lambda: _("%(slot)s of certificate %(number)s is due by %(due)s.", slot=p.get("slot"),
                                 number=p.get("number"), due=p.get("due")),
         }
-        return texts.get(self.code, self.code)
+        return texts[self.code]() if self.code in texts else self.code  # only the one message is translated
 
 
 @dataclass
@@ -141,22 +153,22 @@ class Readiness:
 
 def check_title(check: str) -> str:
     return {
-        "internal_audit": _("Internal audit in the cycle"),
-        "management_review": _("Management review in the cycle"),
-        "objectives": _("Objectives measured"),
-        "operation": _("Operation records of every process"),
-        "calibration": _("Calibration of measuring instruments"),
-        "special_equipment": _("Special equipment inspection"),
-        "type_test": _("Type-test reports"),
-        "licence": _("Administrative licences and permits"),
-        "programme": _("Certification programme"),
-        "documents": _("Documents reviewed on time"),
-        "equipment": _("Equipment for the scope"),
-        "scope": _("Scope since certification"),
-        "headcount": _("Headcount and audit time"),
-        signatures.READINESS_CHECK: signatures.readiness_title(),
-        "chain": _("Event chain extends the sealed heads"),
-    }.get(check, check)
+        "internal_audit": lambda: _("Internal audit in the cycle"),
+        "management_review": lambda: _("Management review in the cycle"),
+        "objectives": lambda: _("Objectives measured"),
+        "operation": lambda: _("Operation records of every process"),
+        "calibration": lambda: _("Calibration of measuring instruments"),
+        "special_equipment": lambda: _("Special equipment inspection"),
+        "type_test": lambda: _("Type-test reports"),
+        "licence": lambda: _("Administrative licences and permits"),
+        "programme": lambda: _("Certification programme"),
+        "documents": lambda: _("Documents reviewed on time"),
+        "equipment": lambda: _("Equipment for the scope"),
+        "scope": lambda: _("Scope since certification"),
+        "headcount": lambda: _("Headcount and audit time"),
+        signatures.READINESS_CHECK: signatures.readiness_title,
+        "chain": lambda: _("Event chain extends the sealed heads"),
+    }.get(check, lambda: check)()
 
 
 def _applies(body: dict | None, standards: set[str] | None) -> bool:
@@ -165,9 +177,67 @@ def _applies(body: dict | None, standards: set[str] | None) -> bool:
     return any(c["standard"] in standards for c in body.get("clauses") or [])
 
 
-def _in_period(recs: list[Record], start: date, end: date) -> list[Record]:
-    return sorted((r for r in recs if r.record_date and start <= r.record_date <= end),
-                  key=lambda r: (r.record_date, r.id), reverse=True)
+class _Capped:
+    """The first EVIDENCE records of a stream and how many there were."""
+
+    def __init__(self) -> None:
+        self.first: list[Record] = []
+        self.n = 0
+
+    def add(self, r: Record) -> None:
+        self.n += 1
+        if len(self.first) < EVIDENCE:
+            self.first.append(r)
+
+    def __bool__(self) -> bool:
+        return self.n > 0
+
+    def evidence(self) -> dict:
+        return {"records": self.first, "total": self.n}
+
+
+@dataclass(slots=True)
+class _Row:
+    """A record as the checks read it: its columns and only the fields they judge (`data`), not its JSON. The
+    items' evidence is loaded as records at the end (`_materialize`): at most EVIDENCE per item."""
+    id: int
+    title: str
+    template_key: str
+    template_id: int
+    state: str
+    record_date: date | None
+    due_date: date | None
+    subject: str | None
+    data: dict
+
+
+_COLUMNS = (Record.id, Record.title, Record.template_key, Record.template_id, Record.state, Record.record_date,
+            Record.due_date, Record.subject)
+
+
+def _rows(db: Session, fields: tuple[str, ...], where: tuple, order: tuple):
+    """Records as `_Row`s with these data fields (JSON extraction in SQL), streamed in batches."""
+    q = select(*_COLUMNS, *(Record.data[f] for f in fields)).where(*where).order_by(*order)
+    n = len(_COLUMNS)
+    for row in db.exec(q.execution_options(yield_per=BATCH)):
+        yield _Row(*row[:n], dict(zip(fields, row[n:])))
+
+
+def _materialize(db: Session, items: list[Item]) -> None:
+    """Replace the `_Row`s the items keep as evidence with the records (a bounded number: EVIDENCE per item)."""
+    ids = sorted({r.id for it in items for r in it.records if isinstance(r, _Row)})
+    full: dict[int, Record] = {}
+    for i in range(0, len(ids), 500):
+        full.update((r.id, r) for r in db.exec(select(Record).where(Record.id.in_(ids[i:i + 500]))).all())
+    for it in items:
+        if any(isinstance(r, _Row) for r in it.records):
+            it.records = [full.get(r.id, r) if isinstance(r, _Row) else r for r in it.records]
+
+
+def _in_period(db: Session, org_id: int, key: str, start: date, end: date, field_name: str):
+    """The process's records dated in [start, end], newest first, streamed (as `_Row`s with `field_name`)."""
+    return _rows(db, (field_name,), (Record.org_id == org_id, Record.template_key == key, Record.record_date >= start,
+                                     Record.record_date <= end), (Record.record_date.desc(), Record.id.desc()))
 
 
 def _unmeasured(rec: Record) -> list[str]:
@@ -179,31 +249,35 @@ def _unmeasured(rec: Record) -> list[str]:
             if not isinstance(row, dict) or row.get("actual") in (None, "", [])]
 
 
-def _uncovered(done: list[Record], std: set[str]) -> list[str]:
-    """The engagement's standards that no completed record's `standards` field names (records without the
-    field count for every standard: older template versions did not ask)."""
-    if not std or not done:
+def _uncovered(named: set[str] | None, std: set[str]) -> list[str]:
+    """The engagement's standards that no completed record's `standards` field names (`named`: the union of
+    those fields; None when a completed record has no such list — it counts for every standard: older
+    template versions did not ask)."""
+    if not std or named is None:
         return []
-    named: set[str] = set()
-    for r in done:
-        values = (r.data or {}).get("standards")
-        if not isinstance(values, list):
-            return []
-        named |= {str(v) for v in values}
     return [s for s in sorted(std) if s in STANDARD_CODES and not STANDARD_CODES[s] & named]
 
 
-def _stream(db: Session, org_id: int, key: str, *order):
-    """The process's records streamed in batches (memory: a batch, not the process's history)."""
-    q = select(Record).where(Record.org_id == org_id, Record.template_key == key).order_by(*(order or (Record.id,)))
-    return db.exec(q.execution_options(yield_per=500))
+def _named(named: set[str] | None, r: Record) -> set[str] | None:
+    values = (r.data or {}).get("standards")
+    return None if named is None or not isinstance(values, list) else named | {str(v) for v in values}
+
+
+def _stream(db: Session, org_id: int, key: str, fields: tuple[str, ...], *order):
+    """The process's records streamed in batches, as `_Row`s (memory: a batch, not the process's history)."""
+    return _rows(db, fields, (Record.org_id == org_id, Record.template_key == key), order or (Record.id,))
 
 
 def _by_subject(db: Session, org_id: int, key: str):
     """(subject, its records in id order) streamed: records without a subject each stand alone as "#id"."""
     from itertools import groupby
 
-    return groupby(_stream(db, org_id, key, Record.subject, Record.id), key=lambda r: r.subject or f"#{r.id}")
+    fields = (validity.PASSING[key][0],) if key in validity.PASSING else ()
+    return groupby(_stream(db, org_id, key, fields, Record.subject, Record.id), key=lambda r: r.subject or f"#{r.id}")
+
+
+def _by_name(recs: list[Record]) -> list[Record]:
+    return sorted(recs, key=lambda r: r.subject or f"#{r.id}")
 
 
 def _expiry_items(db: Session, org_id: int, result: Readiness, name: str, key: str, cause: int,
@@ -215,7 +289,7 @@ def _expiry_items(db: Session, org_id: int, result: Readiness, name: str, key: s
     register = REGISTERS.get(key)
     if register and register[0] in adopted:  # registered instruments in use must have a calibration
         reg_key, field_name, in_use = register
-        for r in _stream(db, org_id, reg_key):
+        for r in _stream(db, org_id, reg_key, (field_name, "status")):
             no = (r.data or {}).get(field_name)
             if no and (r.data or {}).get("status") in in_use and no not in subjects:
                 result.items.append(Item(name, cause, FAIL, "no_valid_record", key, subject=str(no), records=[r]))
@@ -227,7 +301,7 @@ def _expiry_items(db: Session, org_id: int, result: Readiness, name: str, key: s
     def final(r: Record) -> bool:
         return is_final(bodies.get(r.template_id) or tpl.body, r.state)
 
-    valid, bad = [], False
+    valid, bad, n_valid = [], False, 0
     for subject, group in _by_subject(db, org_id, key):
         v = validity.subject_validity(subject, list(group), final, start, end, today)
         now = v.valid_on(today)
@@ -251,13 +325,17 @@ def _expiry_items(db: Session, org_id: int, result: Readiness, name: str, key: s
             result.items.append(Item(name, cause, WARN, "expires_soon", key, subject=subject, records=[now[2]],
                                      params={"due": now[1].isoformat()}))
         else:
+            n_valid += 1
             valid.append(now[2])
+            if len(valid) >= 2 * EVIDENCE:  # keep the first EVIDENCE by subject, as the sorted list would show
+                valid = _by_name(valid)[:EVIDENCE]
         if key == "licence-permit" and v.unaccepted:
+            unaccepted = v.unaccepted
             result.items.append(Item(name, 14, WARN, "original_not_verified", key, subject=subject,
-                                     records=v.unaccepted, params={"n": len(v.unaccepted)}))
+                                     records=unaccepted[:EVIDENCE], params={"n": len(unaccepted)}, total=len(unaccepted)))
     if valid and not bad:
-        valid.sort(key=lambda r: r.subject or f"#{r.id}")
-        result.items.append(Item(name, cause, OK, "all_valid", key, records=valid, params={"n": len(valid)}))
+        result.items.append(Item(name, cause, OK, "all_valid", key, records=_by_name(valid)[:EVIDENCE],
+                                 params={"n": n_valid}, total=n_valid))
 
 
 def _first(db: Session, org_id: int, keys: list[str], where: tuple = (), order: tuple = (), limit: int = 5) -> list[Record]:
@@ -330,11 +408,7 @@ def check(db: Session, org: Organization, start: date, end: date, standards: lis
     result = Readiness(start, end, today)
     adopted = {t.key: t for t in library.processes(db, org)}
     shipped = {t.key: t.body for t in db.exec(select(ProcessTemplate).where(ProcessTemplate.org_id.is_(None))).all()}
-    recs: dict[str, list[Record]] = {}  # the periodic checks' records of the period; expiry streams per subject,
-    periodic = sorted({k for _n, k, _c in PERIODIC} | {OBJECTIVES[1]})  # the other processes are counted in SQL
-    for r in db.exec(select(Record).where(Record.org_id == org.id, Record.template_key.in_(periodic),
-                                          Record.record_date >= start, Record.record_date <= end)).all():
-        recs.setdefault(r.template_key, []).append(r)
+    # the periodic checks stream their period's records (keeping the first EVIDENCE); expiry streams per subject;
     counted = dict(db.exec(select(Record.template_key, func.count()).where(
         Record.org_id == org.id, Record.record_date >= start, Record.record_date <= end).group_by(Record.template_key)).all())
     bodies = {t.id: t.body for t in db.exec(select(ProcessTemplate).where(
@@ -355,32 +429,41 @@ def check(db: Session, org: Organization, start: date, end: date, standards: lis
     for name, key, cause in PERIODIC:
         if untracked(name, key, cause) or not _applies(body_of(key), std):
             continue
-        within = _in_period(recs.get(key, []), start, end)
-        done = [r for r in within if is_final(bodies.get(r.template_id) or adopted[key].body, r.state)]
-        missing = _uncovered(done, std)
+        within, done, named = _Capped(), _Capped(), set()
+        for r in _in_period(db, org.id, key, start, end, "standards"):
+            within.add(r)
+            if is_final(bodies.get(r.template_id) or adopted[key].body, r.state):
+                done.add(r)
+                named = _named(named, r)
+        missing = _uncovered(named, std) if done else []
         if done and missing:
             for standard in missing:
-                result.items.append(Item(name, cause, FAIL, "standard_not_covered", key, records=done,
+                result.items.append(Item(name, cause, FAIL, "standard_not_covered", key, **done.evidence(),
                                          params={"standard": standard}))
         elif done:
-            result.items.append(Item(name, cause, OK, "completed", key, records=done, params={"n": len(done)}))
+            result.items.append(Item(name, cause, OK, "completed", key, **done.evidence(), params={"n": done.n}))
         elif within:
-            result.items.append(Item(name, cause, FAIL, "not_completed", key, records=within))
+            result.items.append(Item(name, cause, FAIL, "not_completed", key, **within.evidence()))
         else:
             result.items.append(Item(name, cause, FAIL, "none_in_period", key, params=period))
     # 2. objectives measured
     name, key, cause = OBJECTIVES
     if not untracked(name, key, cause) and _applies(body_of(key), std):
-        within = _in_period(recs.get(key, []), start, end)
-        gaps = {r.id: _unmeasured(r) for r in within}
-        bad = [r for r in within if gaps[r.id]]
+        within, bad, gaps = _Capped(), _Capped(), []
+        for r in _in_period(db, org.id, key, start, end, "objectives"):
+            within.add(r)
+            unmeasured = _unmeasured(r)
+            if unmeasured:
+                bad.add(r)
+                if bad.n <= EVIDENCE:
+                    gaps.append(f"#{r.id} " + "、".join(unmeasured))
         if not within:
             result.items.append(Item(name, cause, FAIL, "no_objectives", key, params=period))
         elif bad:
-            items = "; ".join(f"#{r.id} " + "、".join(gaps[r.id]) for r in bad)
-            result.items.append(Item(name, cause, FAIL, "objectives_unmeasured", key, records=bad, params={"items": items}))
+            items = "; ".join(gaps) + (" … " + _("and %(n)s more", n=bad.n - len(gaps)) if bad.n > len(gaps) else "")
+            result.items.append(Item(name, cause, FAIL, "objectives_unmeasured", key, **bad.evidence(), params={"items": items}))
         else:
-            result.items.append(Item(name, cause, OK, "objectives_measured", key, records=within, params={"n": len(within)}))
+            result.items.append(Item(name, cause, OK, "objectives_measured", key, **within.evidence(), params={"n": within.n}))
     # 3. every other adopted process has records in the period (operation processes: fail; others: warn)
     for key, tpl in adopted.items():
         if key in OWN_CHECKS or (processes and key not in processes) or not _applies(tpl.body, std):
@@ -408,6 +491,7 @@ def check(db: Session, org: Organization, start: date, end: date, standards: lis
     chain = seals.readiness_item(db, org.id)  # the event chain still extends every sealed head (issue #9.2)
     if chain is not None:
         result.items.append(chain)
+    _materialize(db, result.items)
     order = {n: i for i, n in enumerate(CHECK_ORDER)}
     result.items.sort(key=lambda i: (order.get(i.check, 99), STATUS_ORDER[i.status], i.template_key, i.subject or ""))
     return result

@@ -127,7 +127,9 @@ def gather(db: Session, org: Organization, e: Engagement, lang: str = "zh", toda
         departures.checks = [c for c in departures.checks if c.document.key in e.scope_processes]
         departures.unwritten = [k for k in departures.unwritten if k in e.scope_processes]
     ids |= {i for c in departures.checks for d in c.departures for i in d.record_ids}
-    records = {r.id: r for r in db.exec(select(Record).where(Record.id.in_(ids))).all()} if ids else {}
+    records, wanted = {}, sorted(ids)  # bounded: samples, findings, checks and the departures kept (SHOWN per check)
+    for i in range(0, len(wanted), 500):  # in slices (SQLite's limit on variables)
+        records.update((r.id, r) for r in db.exec(select(Record).where(Record.id.in_(wanted[i:i + 500]))).all())
     titles = {t.key: text(t.body.get("title"), lang, t.key) for t in db.exec(select(ProcessTemplate).where(
         (ProcessTemplate.org_id == org.id) | ProcessTemplate.org_id.is_(None))).all()}
     members = service.team(db, e, include_revoked=True)
@@ -204,6 +206,9 @@ def xlsx(rep: Report, db: Session | None = None) -> bytes:
 
     def put(ws, row: list, font=plain, fill=None):
         ws.append([styled(ws, v, font, fill) for v in row])
+
+    def more(n: int) -> str:
+        return " … " + _("and %(n)s more", n=n) if n > 0 else ""
 
     def header(ws, row: list):
         put(ws, row, bold, head_fill)
@@ -312,7 +317,7 @@ def xlsx(rep: Report, db: Session | None = None) -> bytes:
         fill = {"fail": fail_fill, "warn": warn_fill, "ok": ok_fill}.get(it.status)
         put(ws, [readiness_mod.check_title(it.check), it.cause, readiness_status_label(it.status),
                  rep.titles.get(it.template_key, it.template_key), it.subject or "", it.message,
-                 "、".join(f"#{r.id} {r.title}" for r in it.records[:10]) or "—"], fill=fill)
+                 "、".join(f"#{r.id} {r.title}" for r in it.records[:10]) + more(it.count - 10) or "—"], fill=fill)
 
     # departures: what was done against what the procedures in force say, over the period (两张皮)
     ws = sheet(_("Departures"), [22, 30, 18, 10, 70, 50])
@@ -325,6 +330,8 @@ def xlsx(rep: Report, db: Session | None = None) -> bytes:
         for d in c.departures:
             put(ws, [c.document.number, c.title, departure_kind_label(d.kind), severity_label(d.severity), d.message,
                      "、".join(rep.record_label(i) for i in d.record_ids) or "—"], fill=sev_fill.get(d.severity))
+        if c.omitted:  # the check kept its first departures (departures.SHOWN); the rest are counted
+            put(ws, [c.document.number, c.title, "", "", more(c.count - len(c.departures)).strip(" …")])
     if dep is not None and not dep.checks:
         put(ws, [_("No procedure was in force in this period. Approve the generated procedures first.")])
     elif dep is not None and not dep.count:

@@ -53,13 +53,29 @@ class Departure:
     severity: str = "medium"  # low | medium | high
 
 
+SHOWN = 200  # departures kept per procedure check (the rest are counted in `omitted`)
+CHUNK = 500  # records read (with their events) at a time
+ROWS = 5000  # rows of (id, dates, version, state) read at a time
+
+
 @dataclass
 class ProcedureCheck:
     document: ControlledDocument
     template: ProcessTemplate
     title: str
-    departures: list[Departure] = field(default_factory=list)
+    departures: list[Departure] = field(default_factory=list)  # the first SHOWN
     facts: list[str] = field(default_factory=list)  # what was compared, in words
+    omitted: dict[str, int] = field(default_factory=dict)  # kind -> departures found beyond the first SHOWN
+
+    def add(self, found: list[Departure]) -> None:
+        room = max(0, SHOWN - len(self.departures))
+        self.departures += found[:room]
+        for d in found[room:]:
+            self.omitted[d.kind] = self.omitted.get(d.kind, 0) + 1
+
+    @property
+    def count(self) -> int:
+        return len(self.departures) + sum(self.omitted.values())
 
 
 @dataclass
@@ -72,13 +88,15 @@ class Report:
 
     @property
     def count(self) -> int:
-        return sum(len(c.departures) for c in self.checks)
+        return sum(c.count for c in self.checks)
 
     def by_kind(self) -> dict[str, int]:
         out: dict[str, int] = defaultdict(int)
         for c in self.checks:
             for d in c.departures:
                 out[d.kind] += 1
+            for k, n in c.omitted.items():
+                out[k] += n
         return dict(out)
 
 
@@ -110,68 +128,105 @@ def procedures_in_force(db: Session, org: Organization, start: date, end: date) 
 
 def detect(db: Session, org: Organization, start: date, end: date, lang: str = "zh",
            limits: dict | None = None) -> Report:
+    """Per procedure in force, its process's records are read in batches of CHUNK (with their events), never the
+    whole history at once; each check keeps its first SHOWN departures and counts the rest."""
     limits = {**thresholds(db, org), **(limits or {})}
     docs = procedures_in_force(db, org, start, end)
     from workbench import library
 
     unwritten = [t.key for t in library.processes(db, org) if t.key not in {d.key for d in docs}]
     keys = [d.key for d in docs]
-    recs: dict[str, list[Record]] = defaultdict(list)
-    if keys:
-        for r in db.exec(select(Record).where(Record.org_id == org.id, Record.template_key.in_(keys))
-                         .order_by(Record.id)).all():
-            recs[r.template_key].append(r)
-    all_recs = [r for rs in recs.values() for r in rs]
     bodies = {t.id: t for t in db.exec(select(ProcessTemplate).where(
-        ProcessTemplate.id.in_({r.template_id for r in all_recs} | {d.template_id for d in docs if d.template_id} | {0}))).all()}
-    events: dict[int, list[Event]] = defaultdict(list)
-    ids = [r.id for r in all_recs]
-    for i in range(0, len(ids), 500):
-        for e in db.exec(select(Event).where(Event.org_id == org.id, Event.record_id.in_(ids[i:i + 500]))
-                         .order_by(Event.seq)).all():
-            events[e.record_id].append(e)
-    members = _memberships(db, org)
-    admins = {u.id for u in db.exec(select(User).where(User.is_admin == True)).all()}  # noqa: E712
+        (ProcessTemplate.key.in_(keys) & ((ProcessTemplate.org_id == org.id) | ProcessTemplate.org_id.is_(None)))
+        | ProcessTemplate.id.in_({d.template_id for d in docs if d.template_id} | {0}))).all()} if keys else {}
+    members = _memberships(db, org) if keys else {}
+    admins = {u.id for u in db.exec(select(User).where(User.is_admin == True)).all()} if keys else set()  # noqa: E712
     checks = []
     for d in docs:
         tpl = bodies.get(d.template_id)
         if tpl is None:
             continue
         check = ProcedureCheck(d, tpl, txt(tpl.body.get("title"), lang, d.key))
-        in_period = [r for r in recs[d.key] if _aware(r.created_at) <= _day_end(end)
-                     and ((r.record_date and start <= r.record_date <= end) or _day_start(start) <= _aware(r.created_at))]
-        check.departures += _frequency(tpl, recs[d.key], bodies, start, end, limits, lang)
-        check.departures += _responsibilities(in_period, events, bodies, members, admins, start, end, lang)
-        check.departures += _steps(in_period, events, bodies, end, limits, lang)
-        check.departures += _fields(tpl, in_period, lang)
-        check.facts = _facts(tpl, recs[d.key], in_period, events, bodies, start, end, lang)
+        freq, done_in_period = _frequency(db, org.id, tpl, bodies, start, end, limits, lang)
+        check.add(freq)
+        roles, steps, fields, n, moves = _Tally(), _Tally(), _Tally(), 0, 0
+        for chunk in _in_period(db, org.id, d.key, start, end):
+            events: dict[int, list[Event]] = defaultdict(list)
+            for e in db.exec(select(Event).where(Event.org_id == org.id, Event.record_id.in_([r.id for r in chunk]))
+                             .order_by(Event.seq)).all():
+                events[e.record_id].append(e)
+            n += len(chunk)
+            moves += _moves(chunk, events, start, end)
+            # each kind keeps at most SHOWN (+ its count): the check's order is frequency, roles, steps, fields
+            roles.add(_responsibilities(chunk, events, bodies, members, admins, start, end, lang))
+            steps.add(_steps(chunk, events, bodies, end, limits, lang))
+            fields.add(_fields(tpl, chunk, lang))
+        for t in (roles, steps, fields):
+            check.add(t.kept)
+            for k, more in t.omitted.items():
+                check.omitted[k] = check.omitted.get(k, 0) + more
+        check.facts = _facts(tpl, n, moves, done_in_period, lang)
         checks.append(check)
-    _anomalies(db, org, checks, recs, start, end, limits, lang)
+    _anomalies(db, org, checks, start, end, limits, lang)
     return Report(start, end, limits, checks, unwritten)
+
+
+class _Tally:
+    """The first SHOWN departures of one kind group, and how many more of each kind were found."""
+
+    def __init__(self) -> None:
+        self.kept: list[Departure] = []
+        self.omitted: dict[str, int] = {}
+
+    def add(self, found: list[Departure]) -> None:
+        room = max(0, SHOWN - len(self.kept))
+        self.kept += found[:room]
+        for d in found[room:]:
+            self.omitted[d.kind] = self.omitted.get(d.kind, 0) + 1
+
+
+def _in_period(db: Session, org_id: int, key: str, start: date, end: date):
+    """The process's records of the period (created by its end, and dated in it or created during it), in id
+    order, as lists of CHUNK."""
+    q = select(Record).where(Record.org_id == org_id, Record.template_key == key,
+                             Record.created_at <= _day_end(end),
+                             ((Record.record_date >= start) & (Record.record_date <= end))
+                             | (Record.created_at >= _day_start(start))).order_by(Record.id)
+    return db.exec(q.execution_options(yield_per=CHUNK)).partitions(CHUNK)
 
 
 # --- frequency ------------------------------------------------------------------------------------------------
 
 
-def _frequency(tpl: ProcessTemplate, recs: list[Record], bodies: dict, start: date, end: date, limits: dict,
-               lang: str) -> list[Departure]:
+def _frequency(db: Session, org_id: int, tpl: ProcessTemplate, bodies: dict, start: date, end: date, limits: dict,
+               lang: str) -> tuple[list[Departure], _Done]:
+    """Departures from the written frequency, and the completed records dated in the period (for the facts).
+    Reads the process's (id, dates, version, state) in date order, not its records."""
     sched = tpl.body.get("schedule") or {}
     grace = timedelta(days=int(limits["frequency_grace_days"]))
     out: list[Departure] = []
     zh = lang == "zh"
+    done_in_period = _Done()
+    cols = (Record.id, Record.record_date, Record.template_id, Record.state)
     if "every_months" in sched:
         n = int(sched["every_months"])
-        done = sorted((r for r in recs if r.record_date and r.template_id in bodies
-                       and is_final(bodies[r.template_id].body, r.state) and r.record_date <= end),
-                      key=lambda r: (r.record_date, r.id))
-        for a, b in zip(done, done[1:]):
-            if b.record_date >= start and b.record_date > add_months(a.record_date, n) + grace:
+        rows = db.exec(select(*cols).where(Record.org_id == org_id, Record.template_key == tpl.key,
+                                           Record.record_date.is_not(None), Record.record_date <= end)
+                       .order_by(Record.record_date, Record.id).execution_options(yield_per=ROWS))
+        a = None
+        for b in rows:
+            if b.template_id not in bodies or not is_final(bodies[b.template_id].body, b.state):
+                continue
+            if b.record_date >= start:
+                done_in_period.add(b.record_date)
+            if a is not None and b.record_date >= start and b.record_date > add_months(a.record_date, n) + grace:
                 days = (b.record_date - a.record_date).days
                 out.append(Departure("frequency", tpl.key,
                                      f"书面规定每 {n} 个月一次，实际间隔 {days} 天（{a.record_date} → {b.record_date}）" if zh else
                                      f"Written: every {n} months; actual interval {days} days ({a.record_date} → {b.record_date})",
                                      [a.id, b.id], "high"))
-        last = done[-1] if done else None
+            a = b
+        last = a
         if last is None and (end - start).days > n * 30:
             out.append(Departure("frequency", tpl.key, f"书面规定每 {n} 个月一次，期间内无已完成的记录" if zh else
                                  f"Written: every {n} months; no completed record in the period", [], "high"))
@@ -180,29 +235,46 @@ def _frequency(tpl: ProcessTemplate, recs: list[Record], bodies: dict, start: da
                                  f"Last completed on {last.record_date}: past the written {n}-month frequency",
                                  [last.id], "high"))
     elif "due_field" in sched:
-        for item in subject_items(tpl, [r for r in recs if r.record_date is None or r.record_date <= end], end):
+        rows = db.exec(select(Record.id, Record.subject, Record.due_date, Record.record_date).where(
+            Record.org_id == org_id, Record.template_key == tpl.key, Record.record_date.is_(None) | (Record.record_date <= end))
+            .execution_options(yield_per=ROWS))
+        for item in subject_items(tpl, rows, end):  # keeps the latest row per subject, not the records
             if item.status == "overdue" and item.due + grace < end:
                 out.append(Departure("overdue", tpl.key, f"「{item.subject}」已于 {item.due} 到期，期末仍无新记录" if zh else
                                      f"“{item.subject}” fell due on {item.due}; no newer record by the period's end",
                                      [item.last_record.id] if item.last_record else [], "high"))
-    return out
+    return out, done_in_period
 
 
-def _facts(tpl, recs, in_period, events, bodies, start, end, lang) -> list[str]:
+class _Done:
+    """Completed records' dates in the period, in order: their number and the first SHOWN intervals."""
+
+    def __init__(self) -> None:
+        self.n, self.last, self.gaps = 0, None, []
+
+    def add(self, d: date) -> None:
+        if self.last is not None and len(self.gaps) < SHOWN:
+            self.gaps.append(str((d - self.last).days))
+        self.n, self.last = self.n + 1, d
+
+
+def _moves(recs, events, start, end) -> int:
+    """Workflow steps (transitions, signatures) taken in the period on these records."""
+    return sum(1 for r in recs for e in events.get(r.id, [])
+               if e.action in (Action.TRANSITION, Action.SIGN) and _day_start(start) <= _aware(e.at) <= _day_end(end))
+
+
+def _facts(tpl, n_in_period: int, steps: int, done: _Done, lang) -> list[str]:
     """The written side and what the records show, for the reader (no judgement)."""
     zh = lang == "zh"
-    steps = sum(1 for r in in_period for e in events.get(r.id, [])
-                if e.action in (Action.TRANSITION, Action.SIGN) and _day_start(start) <= _aware(e.at) <= _day_end(end))
-    out = [f"期间内记录 {len(in_period)} 条，流程步骤 {steps} 次" if zh else
-           f"{len(in_period)} records and {steps} workflow steps in the period"]
+    out = [f"期间内记录 {n_in_period} 条，流程步骤 {steps} 次" if zh else
+           f"{n_in_period} records and {steps} workflow steps in the period"]
     sched = tpl.body.get("schedule") or {}
     if "every_months" in sched:
-        done = sorted(r.record_date for r in recs if r.record_date and r.template_id in bodies
-                      and is_final(bodies[r.template_id].body, r.state) and start <= r.record_date <= end)
-        gaps = [str((b - a).days) for a, b in zip(done, done[1:])]
+        gaps = done.gaps + (["…"] if done.n - 1 > len(done.gaps) else [])
         n = sched["every_months"]
-        out.append((f"书面：每 {n} 个月；期间内完成 {len(done)} 次" + (f"，间隔 {'、'.join(gaps)} 天" if gaps else "")) if zh else
-                   (f"Written: every {n} months; done {len(done)} times in the period" +
+        out.append((f"书面：每 {n} 个月；期间内完成 {done.n} 次" + (f"，间隔 {'、'.join(gaps)} 天" if gaps else "")) if zh else
+                   (f"Written: every {n} months; done {done.n} times in the period" +
                     (f", intervals {', '.join(gaps)} days" if gaps else "")))
     return out
 
@@ -344,23 +416,21 @@ def _fields(tpl: ProcessTemplate, recs: list[Record], lang: str) -> list[Departu
 # --- backfilled records and bursts (workbench.anomalies) ---------------------------------------------------------
 
 
-def _anomalies(db, org, checks, recs, start, end, limits, lang) -> None:
+def _anomalies(db, org, checks, start, end, limits, lang) -> None:
     """Backfilled records and bursts from `workbench.anomalies` (the organization's thresholds, `burst_min`
-    included), each attached to the procedure check of its process, with the message in the page's language."""
+    included), each attached to the procedure check of its process, with the message in the page's language.
+    Each anomaly is about one process (its `key`) and names at most anomalies.MAX_IDS of its records."""
     from workbench import anomalies
 
     by_key = {c.document.key: c for c in checks}
-    key_of = {r.id: k for k, rs in recs.items() for r in rs}
+    if not by_key:  # nothing to attach them to: the two aggregates over the period are not run
+        return
     found = [("backfilled", a) for a in anomalies.backfilled(db, org.id, start, end, int(limits["backfill_days"]))]
     before = end + timedelta(days=1)  # `before` is exclusive; the period's last day counts
     found += [("burst", a) for a in anomalies.bursts(db, org.id, before, int(limits["burst_window_days"]),
                                                      float(limits["burst_factor"]), minimum=int(limits["burst_min"]))]
     with force_locale("en" if lang == "en" else "zh_CN"):
         for kind, dep in found:
-            per_key: dict[str, list[int]] = defaultdict(list)
-            for rid in dep.record_ids:
-                if rid in key_of:
-                    per_key[key_of[rid]].append(rid)
-            for k, rids in per_key.items():
-                if k in by_key:
-                    by_key[k].departures.append(Departure(kind, k, dep.message, rids, dep.severity))
+            k = dep.params.get("key")
+            if k in by_key and dep.record_ids:
+                by_key[k].add([Departure(kind, k, dep.message, list(dep.record_ids), dep.severity)])
