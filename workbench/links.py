@@ -143,7 +143,7 @@ def problems(db: Session, org_id: int, records, templates: dict) -> list:
         if r.template_id not in templates:
             templates[r.template_id] = db.get(ProcessTemplate, r.template_id)
         tpl = templates[r.template_id]
-        wanted[r.id] = targets(tpl.body, r.data) if tpl is not None else {}
+        wanted[r.id] = targets(tpl.body, r.data) if tpl is not None and link_fields(tpl.body) else {}  # data read if needed
     ids = {x for w in wanted.values() for x in w.values()}
     found = set(db.connection().execute(select(Record.__table__.c.id).where(
         Record.__table__.c.id.in_(ids), Record.__table__.c.org_id == org_id)).scalars()) if ids else set()

@@ -30,8 +30,8 @@ def _to_date(value: Any) -> date | None:
     return None
 
 
-def derived_fields(template: dict, data: dict) -> dict:
-    """Columns computed from the data: title, record_date, subject, due_date, search_text."""
+def derived_fields(template: dict, data: dict, search_text: bool = True) -> dict:
+    """Columns computed from the data: title, record_date, subject, due_date, search_text (unless not wanted)."""
     ui = template.get("ui") or {}
     props = template["schema"].get("properties") or {}
     sched = template.get("schedule") or {}
@@ -52,7 +52,8 @@ def derived_fields(template: dict, data: dict) -> dict:
         "subject": str(data[subject])[:200] if subject and data.get(subject) is not None else None,
         "due_date": _to_date(data.get(due)) if due else None,
     }
-    out["search_text"] = search.text_of(out["title"], out["subject"], data)
+    if search_text:
+        out["search_text"] = search.text_of(out["title"], out["subject"], data)
     return out
 
 

@@ -58,17 +58,28 @@ _SAFE_INT = 2**53 - 1
 def _json_equals_jcs(v: Any) -> bool:
     """True when Python's sorted compact JSON of `v` is byte for byte its RFC 8785 form: only plain dicts (str keys
     without characters beyond U+FFFF, where UTF-16 and code-point order differ), lists, str, bool, None and
-    integers within ±(2**53−1) — no floats (their ECMAScript form differs), tuples or other types."""
-    t = type(v)
-    if t is str or t is bool or v is None:
-        return True
-    if t is int:
-        return -_SAFE_INT <= v <= _SAFE_INT
-    if t is dict:
-        return all(type(k) is str and (k.isascii() or max(k) <= "\uffff") and _json_equals_jcs(x) for k, x in v.items())
-    if t is list:
-        return all(_json_equals_jcs(x) for x in v)
-    return False
+    integers within ±(2**53−1) — no floats (their ECMAScript form differs), tuples or other types.
+    (A loop over a stack, not recursion: every save and every verified revision pass here.)"""
+    stack = [v]
+    pop, push, extend = stack.pop, stack.append, stack.extend
+    while stack:
+        v = pop()
+        t = type(v)
+        if t is str or t is bool or v is None:
+            continue
+        if t is int:
+            if not -_SAFE_INT <= v <= _SAFE_INT:
+                return False
+        elif t is dict:
+            for k, x in v.items():
+                if type(k) is not str or not (k.isascii() or max(k) <= "\uffff"):
+                    return False
+                push(x)
+        elif t is list:
+            extend(v)
+        else:
+            return False
+    return True
 
 
 def canonical_bytes(obj: Any, scheme: int = SCHEME) -> bytes:
