@@ -81,6 +81,7 @@ parsed_bodies = 0  # bodies read from the database (the shape test counts these)
 def clear_cache() -> None:
     _BODIES.clear()
     _SORT_KEYS.clear()
+    _UPDATES.clear()
 
 
 def _light():
@@ -182,9 +183,33 @@ def published_versions(db: Session, org: Organization, key: str) -> list[Process
     return sorted(rows, key=lambda t: (t.version, t.org_id is not None, t.id))
 
 
+# available_updates on every manager page (#11): the answer, as version ids, kept process-wide per (organization,
+# its adopted versions, the newest / number of published versions it can see). Published versions are
+# immutable rows that are only ever added, so one aggregate read tells whether the answer may have changed.
+_UPDATES: dict[tuple, list[tuple[int | None, int]]] = {}
+
+
 def available_updates(db: Session, org: Organization) -> list[tuple[ProcessTemplate | None, ProcessTemplate]]:
     """(adopted version or None, newest version) for every process with a newer version than the adopted one,
     and for processes published for the organization that it has not adopted yet."""
+    from sqlalchemy import func, or_
+
+    mark = db.exec(select(func.max(ProcessTemplate.id), func.count(), func.max(ProcessTemplate.created_at)).where(
+        ProcessTemplate.status == "published",
+        or_(ProcessTemplate.org_id.is_(None), ProcessTemplate.org_id == org.id))).one()
+    key = (org.id, tuple(mark), tuple(sorted((t.key, t.id) for t in processes(db, org))))
+    ids = _UPDATES.get(key)
+    if ids is None:
+        found = _available_updates(db, org)
+        if len(_UPDATES) > _MAX:
+            _UPDATES.clear()
+        _UPDATES[key] = [(cur.id if cur else None, new.id) for cur, new in found]
+        return found
+    rows = {t.id: t for t in versions(db, {i for pair in ids for i in pair if i is not None})}
+    return [(rows[cur] if cur is not None else None, rows[new]) for cur, new in ids]
+
+
+def _available_updates(db: Session, org: Organization) -> list[tuple[ProcessTemplate | None, ProcessTemplate]]:
     from sqlalchemy import or_
 
     current = {a.key: a.template_id for a in db.exec(select(Adoption).where(Adoption.org_id == org.id)).all()}

@@ -17,7 +17,7 @@ from functools import lru_cache
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from sqlalchemy import bindparam, literal, union_all
+from sqlalchemy import bindparam, func, literal, union_all
 from sqlmodel import Session, select
 
 from workbench import latest, library
@@ -144,6 +144,74 @@ def due_items(db: Session, org: Organization, today: date | None = None) -> list
         else:
             items.extend(subject_items(tpl, _latest_per_subject(db, org, tpl.key), today))
     return sorted(items, key=lambda i: (i.due, i.template.key, i.subject or ""))
+
+
+@dataclass
+class DueColumn:
+    count: int  # all items of the status
+    items: list[DueItem]  # the first `shown`, in due_items' order
+
+
+def due_board(db: Session, org: Organization, today: date | None = None, shown: int = 8) -> dict[str, DueColumn]:
+    """The dashboard's columns: summary(due_items(...)) counted, and its first `shown` items per status, without
+    loading every subject's record. Subjects are counted per status in `subject_latest` (one statement over its
+    due-date index for all processes), the first `shown` per (process, status) read in a second, and only the
+    records shown are loaded (a third)."""
+    today = today or date.today()
+    scheduled = [t for t in library.processes(db, org) if t.body.get("schedule")]
+    periodic = [t for t in scheduled if "every_months" in t.body["schedule"]]
+    done = last_done(db, org, [t.key for t in periodic], scheduled)
+    bodies = {t.id: t.body for t in scheduled}
+    bodies.update(versions_of_ids(db, {r.template_id for r in done.values()} - set(bodies)))
+    cols = summary([periodic_item(t, [done[t.key]] if t.key in done else [], today, bodies) for t in periodic])
+    counts = {s: len(v) for s, v in cols.items()}
+    by_key = {t.key: t for t in scheduled if "every_months" not in t.body["schedule"]}
+    if by_key:
+        shape = (db.get_bind().dialect.name, tuple(sorted(by_key)), shown)
+        params = {"org": org.id, "today": today}
+        for i, k in enumerate(shape[1]):
+            params[f"soon{i}"] = today + timedelta(days=by_key[k].body["schedule"].get("warn_days", DEFAULT_WARN_DAYS))
+        for status, n in db.exec(_bucket_counts(shape), params=params).all():
+            counts[status] += n or 0
+        rows = db.exec(_bucket_firsts(shape), params=params).all()
+        recs = {r.id: r for r in db.exec(select(Record).where(Record.id.in_([r[3] for r in rows]))).all()} if rows else {}
+        for status, key, _subject, rid in rows:
+            r = recs[rid]
+            cols[status].append(DueItem(by_key[key], r.subject or f"#{r.id}", r.due_date, status, r))
+    order = lambda i: (i.due, i.template.key, i.subject or "")  # noqa: E731
+    return {s: DueColumn(counts[s], sorted(items, key=order)[:shown]) for s, items in cols.items()}
+
+
+def _buckets(shape: tuple):
+    """(status, condition) per process of `shape`, on subject_latest's due date."""
+    t = latest.SubjectLatest.__table__
+    out = []
+    for i, k in enumerate(shape[1]):
+        mine = (t.c.org_id == bindparam("org")) & (t.c.template_key == k)
+        soon = bindparam(f"soon{i}")
+        out += [("overdue", k, mine & (t.c.due_date < bindparam("today"))),
+                ("due_soon", k, mine & (t.c.due_date >= bindparam("today")) & (t.c.due_date <= soon)),
+                ("done", k, mine & (t.c.due_date > soon))]
+    return t, out
+
+
+@lru_cache(maxsize=64)
+def _bucket_counts(shape: tuple):
+    """(status, number of subjects) per process and status: ranges of ix_subject_latest_due."""
+    t, buckets = _buckets(shape)
+    return union_all(*[select(literal(s).label("s"), select(func.count()).select_from(t).where(cond)
+                              .scalar_subquery().label("n")) for s, _k, cond in buckets])
+
+
+@lru_cache(maxsize=64)
+def _bucket_firsts(shape: tuple):
+    """(status, process, subject, record id) of the first `shown` subjects per process and status, in the
+    order due_items sorts them (due date, then subject in code-point order: "C" collation on PostgreSQL)."""
+    t, buckets = _buckets(shape)
+    subject = t.c.subject.collate("C") if shape[0] == "postgresql" else t.c.subject
+    firsts = [select(literal(s).label("s"), literal(k).label("k"), t.c.subject, t.c.record_id).where(cond)
+              .order_by(t.c.due_date, subject).limit(shape[2]).subquery() for s, k, cond in buckets]
+    return union_all(*[select(q.c.s, q.c.k, q.c.subject, q.c.record_id) for q in firsts])
 
 
 def process_stats(db: Session, org: Organization, keys: list[str]) -> dict[str, tuple[int, date | None]]:

@@ -8,6 +8,7 @@ count is SQL `count(*)`s (no record is loaded into Python to count it).
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from functools import lru_cache
 from datetime import date, timedelta
@@ -208,3 +209,35 @@ def count(db: Session, org: Organization, user, roles: set[str], cap: int | None
     n += _count(db, findings_query(org, roles), cap)
     n += due_count(db, org, user.id, roles, templates=tpls)
     return n if cap is None else min(n, cap)
+
+
+# --- the top bar's number, kept per (organization, user) until the organization's chain moves --------------------
+# Every write that can change the number appends an event to the organization's chain (a record, an edit, a
+# transition or signature, a finding raised, answered or closed, a membership), which moves the chain head kept on
+# the organization's row. The head (one primary-key read, made before counting: a write committed while counting
+# moves it, so a count is never kept under a head older than what it saw), the adopted versions, the user's roles
+# and today's date are the entry's stamp: any of them changing recounts. TTL bounds what a write outside the
+# chain (a hand edit of the database) could leave stale.
+TTL = 60.0
+CACHE_MAX = 10_000
+_HEAD = select(Organization.head_seq, Organization.head_hash).where(Organization.id == bindparam("todo_org"))
+
+
+def top_bar_count(db: Session, org: Organization, user, roles: set[str], cache: dict) -> int:
+    """count(..., cap=CAP), answered from `cache` (a dict the caller keeps for the process, e.g. per app) while
+    the organization's chain head, its adopted versions, the user's roles and the date are those it was counted
+    at, for at most TTL seconds."""
+    if not roles & WORKER_ROLES:
+        return 0
+    head = tuple(db.exec(_HEAD.params(todo_org=org.id)).one())
+    tpls = library.processes(db, org)
+    stamp = (head, frozenset(roles), tuple(t.id for t in tpls), date.today())
+    now = time.monotonic()
+    hit = cache.get((org.id, user.id))
+    if hit is not None and hit[0] == stamp and now - hit[2] < TTL:
+        return hit[1]
+    n = count(db, org, user, roles, cap=CAP)
+    if len(cache) >= CACHE_MAX:
+        cache.clear()
+    cache[(org.id, user.id)] = (stamp, n, now)
+    return n

@@ -30,7 +30,8 @@ def _todo_count():
         if org is None or not current_user.is_authenticated or not g.roles & todo.WORKER_ROLES:
             return 0
         if "todo_count" not in g:
-            g.todo_count = todo.count(get_session(), org, current_user, g.roles, cap=todo.CAP)
+            g.todo_count = todo.top_bar_count(get_session(), org, current_user, g.roles,
+                                              current_app.extensions.setdefault("workbench.todo_counts", {}))
         return g.todo_count
     def follow_ups(rec: Record):
         return prefill.follow_ups(get_session(), g.org, rec) if can("org:write") else []

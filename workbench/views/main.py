@@ -43,7 +43,7 @@ def dashboard(org):
         return redirect(url_for("audit.index", org=g.org.slug))
     templates = library.processes(db, g.org)
     stats = schedules.process_stats(db, g.org, [t.key for t in templates])
-    due = schedules.summary(schedules.due_items(db, g.org))
+    due = schedules.due_board(db, g.org)
     from workbench.documents.control import due_reviews
 
     return render_template("dashboard.html", groups=library.by_clause_group(templates), stats=stats, due=due,
