@@ -1,7 +1,7 @@
 """Language selection (zh_CN first, en) with Flask-Babel, and picking the zh/en text of template labels."""
 from __future__ import annotations
 
-from flask import Flask, g, has_request_context, request, session
+from flask import Flask, has_request_context, request, session
 from flask_babel import Babel, get_locale
 from flask_login import current_user
 
@@ -27,13 +27,8 @@ def select_locale() -> str:
 
 
 def lang() -> str:
-    """'zh' or 'en': which side of a template's {zh, en} texts to show. Called for every label and cell of a
-    page (#11): the locale Flask-Babel already chose for this request (or that force_locale set) is read from
-    its namespace on `g` directly; get_locale() when there is none yet (or Flask-Babel keeps it elsewhere)."""
-    try:
-        loc = g._flask_babel.babel_locale or get_locale()
-    except (AttributeError, RuntimeError):
-        loc = get_locale()
+    """'zh' or 'en': which side of a template's {zh, en} texts to show."""
+    loc = get_locale()
     return "en" if loc is not None and loc.language == "en" else "zh"
 
 
