@@ -29,9 +29,15 @@ REPEAT = int(os.environ.get("BENCH_REPEAT", "5"))
 LIST_KEY = "production-inspection"
 # BENCH_LIST_RECORDS=M: M of the N records go to the list process (the record-list operations then run on a
 # process of M records); the rest are spread over the other processes. BENCH_OPS=word: only operations whose
-# name contains it.
+# name contains it. BENCH_SKIP=word,word: leave out operations whose name contains one of them ("verify" also
+# leaves out the proof after generating, "creation" the creation ratio at the end).
 LIST_RECORDS = int(os.environ.get("BENCH_LIST_RECORDS", "0"))
 ONLY = os.environ.get("BENCH_OPS", "")
+SKIP = [w for w in os.environ.get("BENCH_SKIP", "").split(",") if w]
+
+
+def skipped(name: str) -> bool:
+    return bool(ONLY and ONLY not in name) or any(w in name for w in SKIP)
 
 
 def populate(db, org, user, n: int, chunk: int = 2000, scheme: int | None = None) -> int:
@@ -107,7 +113,7 @@ def main(n: int) -> None:
 
     from workbench import create_app, integrity, trail
     from workbench.audit import frames
-    from workbench.audit.models import Engagement, Sample
+    from workbench.audit.models import Engagement
     from workbench.models import Event, Organization, Record, User
 
     url = os.environ.get("DATABASE_URL") or f"sqlite:///{Path(tempfile.mkdtemp()) / 'scale.db'}"
@@ -133,7 +139,6 @@ def main(n: int) -> None:
             db.execute(text("ANALYZE"))
             db.commit()
         e = db.exec(select(Engagement).where(Engagement.org_id == org.id)).first()
-        sample = db.exec(select(Sample).where(Sample.engagement_id == e.id)).first() if e else None
         nc = db.exec(select(Record).where(Record.org_id == org.id, Record.template_key == "nonconforming-output")
                      .order_by(Record.id)).first()
         list_key = LIST_KEY
@@ -144,7 +149,7 @@ def main(n: int) -> None:
                     "standard": "ISO 9001:2015", "clause": "8", "state": None} if e else {}
         draw_tids = ",".join(str(t) for t in (frames.serving(db, org_id, draw_def) or [0])) if e else "0"
 
-    if not ONLY:
+    if not ONLY and not skipped("verify"):
         with trail.snapshot(engine) as s:  # proof: the generated history is chain-valid
             t0 = time.perf_counter()
             v = integrity.verify_org(s, org_id)
@@ -243,7 +248,7 @@ def main(n: int) -> None:
     ]
     print(f"\n{'operation':45} {'median':>10} {'peak RSS':>9}   {'reference (raw SQL)':>20} {'peak RSS':>9}   ratio")
     for name, fn, ref in ops:
-        if ONLY and ONLY not in name:
+        if skipped(name):
             continue
         if fn is None:
             print(f"{name:45} skipped (nothing to measure)")
@@ -257,7 +262,7 @@ def main(n: int) -> None:
         ys, rrss = run_forked(ref, repeat)
         a, b = statistics.median(xs), statistics.median(ys)
         print(f"{name:45} {a * 1000:8.1f}ms {rss:7.0f}MB   {b * 1000:18.2f}ms {rrss:7.0f}MB   {a / b if b else 0:6.1f}×")
-    if not ONLY:
+    if not ONLY and not skipped("creation"):
         create_ratio(app, engine, org_id, n)
 
 
