@@ -135,7 +135,7 @@ def test_drawing_a_sample_does_not_load_the_population_as_records(app, db, world
     sa_event.listen(Record, "load", on_load)
     try:
         out = {}
-        for n in (2_000, 20_000):
+        for n in (1_000, 10_000):
             grow(n)
             db.expire_all()
             loaded.clear()
@@ -148,7 +148,7 @@ def test_drawing_a_sample_does_not_load_the_population_as_records(app, db, world
             db.rollback()
     finally:
         sa_event.remove(Record, "load", on_load)
-    assert out[20_000] <= max(out[2_000], 50), out
+    assert out[10_000] <= max(out[1_000], 50), out
 
 
 # A full pass over the organization's records is one statement too, so counting statements cannot see it: the
@@ -228,14 +228,14 @@ def _whole_period(e) -> dict:
 
 @pytest.mark.parametrize("stratify", [None, "month"])
 def test_drawing_a_sample_uses_memory_independent_of_the_population(app, db, world, scaled, stratify):
-    """Algorithm 2 counts in SQL, draws places, then streams the frame into chunks: the peak at 20,000 records is
-    that at 2,000 (one chunk and the sample), not ten times it."""
+    """Algorithm 2 counts in SQL, draws places, then streams the frame into chunks: the peak at 10,000 records is
+    that at 1,000 (one chunk and the sample), not ten times it."""
     from workbench.audit import sampling
     from workbench.audit.models import Engagement
 
     grow, _nc, eid = scaled
     peaks, sizes = {}, {}
-    for n in (2_000, 20_000):
+    for n in (1_000, 10_000):
         grow(n)
         db.expire_all()
         e = db.get(Engagement, eid)
@@ -249,8 +249,8 @@ def test_drawing_a_sample_uses_memory_independent_of_the_population(app, db, wor
         with app.test_request_context("/"):
             assert sampling.verify_sample(db, s).ok
         db.rollback()
-    assert sizes[20_000] >= 9 * sizes[2_000], sizes
-    assert peaks[20_000] <= peaks[2_000] * 1.3 + 256 * 1024, peaks
+    assert sizes[10_000] >= 9 * sizes[1_000], sizes
+    assert peaks[10_000] <= peaks[1_000] * 1.3 + 256 * 1024, peaks
 
 
 def test_report_xlsx_memory_does_not_grow_with_the_population(app, db, world, scaled):
