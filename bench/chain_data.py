@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date, timedelta
 
-from sqlalchemy import func, insert, update
+from sqlalchemy import func, insert, text, update
 from sqlmodel import select
 
 from workbench import latest, links, record_values, records, trail
@@ -51,6 +51,8 @@ def synthetic_records(db, org, tpl, n: int, user, chunk: int = 2000, scheme: int
                                                       "from_state", "to_state", "comment", "detail", "data_digest",
                                                       "prev_hash", "hash", "scheme")})
         db.execute(insert(Record), recs)
+        if db.get_bind().dialect.name == "postgresql":  # ids given explicitly: move the id sequence past them
+            db.execute(text("SELECT setval(pg_get_serial_sequence('record', 'id'), :n)"), {"n": next_id - 1})
         db.execute(insert(Revision), revs)
         db.execute(insert(Event), events)
         db.execute(update(Organization).where(Organization.id == org.id).values(head_seq=seq, head_hash=prev))

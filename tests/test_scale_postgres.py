@@ -91,6 +91,12 @@ def test_sampling_coverage_and_report_on_postgres(pg_app):  # noqa: F811
         for k in ("production-inspection", "calibration-record", "internal-audit"):
             world.add_template(lib[k], world.acme)
         populate(db, world.acme, world.users["member"], 300, scheme=1)
+        # the bulk rows carry their ids: the id sequence was moved past them, so the service still creates
+        from workbench import records
+        made = records.create(db, world.acme, world.add_template(lib["nonconforming-output"], world.acme),
+                              lib["nonconforming-output"]["examples"][0], world.users["member"])
+        db.commit()
+        assert made.id > 300
         today = date.today()
         e = Engagement(org_id=world.acme.id, title="pg", standards=["ISO 9001:2015"], audit_type="surveillance",
                        period_start=today - timedelta(days=365), period_end=today, access_from=utcnow(),
