@@ -96,7 +96,10 @@ class World:
         auditor = self.users["auditor"]
         if self.db.exec(select(TeamMember).where(TeamMember.user_id == auditor.id)).first() is not None:
             return
-        today, now = utcnow().date(), utcnow()
+        from workbench.records import local_date
+
+        now = utcnow()
+        today = local_date(now, self.acme)  # the organization's day (China: UTC+8), as records are dated
         e = service.create_engagement(self.db, self.acme, self.users["manager"], title="fixture audit",
                                       standards=["ISO 9001:2015", "ISO 14001:2015", "ISO 45001:2018"],
                                       audit_type="surveillance", period_start=today - timedelta(days=365), period_end=today,
