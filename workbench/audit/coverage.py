@@ -169,6 +169,12 @@ def expected_dates(schedule: dict | None, recs: list[tuple], start: date, end: d
     return None
 
 
+def served_clauses(clauses: list[dict]) -> set[tuple[str, str]]:
+    """The (standard, clause) pairs a template's clause list serves: each clause and every parent (8.5.1 → 8.5, 8)."""
+    return {(c["standard"], ".".join(parts[:n])) for c in clauses
+            for parts in [c["clause"].split(".")] for n in range(1, len(parts) + 1)}
+
+
 def compute(rows: list[tuple[str, str]], months: list[str], records: Iterable[tuple[int, date]],
             template_clauses: dict[int, list[dict]], adopted: dict[str, list[dict]],
             expected: dict[str, list[date] | None] | None = None, today: date | None = None) -> Coverage:
@@ -184,16 +190,13 @@ def compute(rows: list[tuple[str, str]], months: list[str], records: Iterable[tu
         if i is None:
             continue
         per_template.setdefault(tid, [0] * len(months))[i] += n[0] if n else 1
-    # what each template version serves: its (standard, clause) and every parent clause (8.5.1 → 8.5, 8)
-    served = {tid: {(c["standard"], ".".join(c["clause"].split(".")[:k])) for c in template_clauses.get(tid, [])
-                    for k in range(1, c["clause"].count(".") + 2)} for tid in per_template}
-    # which adopted processes serve each (standard, clause): the clauses they list and every parent (sampling.serves)
+    # what each template version serves
+    served = {tid: served_clauses(template_clauses.get(tid, [])) for tid in per_template}
+    # which adopted processes serve each (standard, clause) (as sampling.serves answers it, for every row at once)
     serving: dict[tuple[str, str], set[str]] = {}
     for k, cl in adopted.items():
-        for c in cl:
-            parts = c["clause"].split(".")
-            for n in range(1, len(parts) + 1):
-                serving.setdefault((c["standard"], ".".join(parts[:n])), set()).add(k)
+        for sc in served_clauses(cl):
+            serving.setdefault(sc, set()).add(k)
     out = []
     for standard, clause in rows:
         row = Row(standard, clause, dict(zh=catalogue.title(standard, clause, "zh"), en=catalogue.title(standard, clause, "en")),
